@@ -1,0 +1,302 @@
+"""Choose an alias for every app's database and merge them into ``DATABASES``.
+
+Rules, in order, for an app that declares its own database:
+
+* ``DATABASE_ALIAS`` in ``database.py`` names the alias: an alias already in
+  ``settings.DATABASES`` is reused (its database must match the URL, if one is
+  given); a new name becomes a new alias that other apps may share.
+* a URL naming the same database as ``DATABASES["default"]`` uses ``default``;
+* a URL naming the same database as another alias in ``settings.DATABASES``
+  reuses that alias;
+* apps with the same URL share one alias, named after the first of them;
+* any other app gets its label as its alias.
+
+Apps that declare nothing use ``default``. Nothing here opens a connection.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from django.apps import AppConfig
+from django.db import DEFAULT_DB_ALIAS
+
+from .conf import conf
+from .dburls import identity, mask_settings, mask_url, parse_url, settings_to_url, known_schemes
+from .discovery import Declaration, SourceKind, declare
+from .exceptions import AppDatabaseConfigError
+
+import dj_database_url
+
+
+@dataclass(frozen=True, eq=False)
+class AppDatabase:
+    """Where one installed app's data lives.
+
+    ``source`` is the environment variable's name, the ``database.py`` module
+    path, or ``"default"``; ``source_kind`` is ``"env"``, ``"module"`` or
+    ``"default"``. ``settings`` is the live ``DATABASES[alias]`` entry.
+    """
+
+    label: str
+    alias: str
+    source: str
+    source_kind: SourceKind
+    settings: Mapping[str, Any] = field(repr=False)
+    declared_url: str | None = field(default=None, repr=False)
+    engine_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def url(self) -> str:
+        """Return the database URL, password included."""
+        return self.declared_url if self.declared_url is not None else settings_to_url(self.settings)
+
+    @property
+    def masked_url(self) -> str:
+        """Return the database URL with the password masked."""
+        return mask_url(self.url)
+
+    @property
+    def engine(self) -> str:
+        """Return the Django ``ENGINE`` of this database."""
+        return str(self.settings.get("ENGINE", ""))
+
+    def __repr__(self) -> str:
+        return (
+            f"<AppDatabase {self.label!r} alias={self.alias!r} source={self.source!r} "
+            f"url={self.masked_url!r}>"
+        )
+
+
+@dataclass
+class Plan:
+    """The aliases chosen for every app, and the ``DATABASES`` entries to add."""
+
+    records: dict[str, AppDatabase]
+    new_databases: dict[str, dict[str, Any]]
+
+
+def _settings_for(declaration: Declaration) -> dict[str, Any]:
+    try:
+        settings_dict = parse_url(declaration.url or "")
+    except dj_database_url.UnknownSchemeError as exc:
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(declaration.url or '')!r} uses unknown scheme {exc.scheme + '://'!r}.",
+            f"Use one of: {', '.join(known_schemes())}.",
+        ) from None
+    except Exception as exc:
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(declaration.url or '')!r} is not a valid database URL ({type(exc).__name__}).",
+            "Check the scheme://user:password@host:port/name form, and percent-encode special "
+            "characters in the user and password (urllib.parse.quote).",
+        ) from None
+    options = declaration.options
+    if "DATABASE_OPTIONS" in options:
+        settings_dict["OPTIONS"] = {**settings_dict.get("OPTIONS", {}), **options["DATABASE_OPTIONS"]}
+    if "DATABASE_TEST" in options:
+        settings_dict["TEST"] = dict(options["DATABASE_TEST"])
+    for key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        if key in options:
+            settings_dict[key] = options[key]
+    return settings_dict
+
+
+def _comparable(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
+    keys = ("PASSWORD", "OPTIONS", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "TEST")
+    return (identity(settings_dict), *(repr(settings_dict.get(key)) for key in keys))
+
+
+def plan(
+    app_configs: Iterable[AppConfig],
+    databases: Mapping[str, Mapping[str, Any]],
+    environ: Mapping[str, str] | None = None,
+) -> Plan:
+    """Choose an alias for every app. Raise ``AppDatabaseConfigError`` on bad input."""
+    if DEFAULT_DB_ALIAS not in databases:
+        raise AppDatabaseConfigError(
+            "*", "settings.DATABASES", "there is no 'default' database.", "Define DATABASES['default']."
+        )
+    by_identity: dict[tuple[str, ...], str] = {}
+    for alias, settings_dict in databases.items():
+        if not settings_dict.get("TEST", {}).get("MIRROR"):
+            by_identity.setdefault(identity(settings_dict), alias)
+    default_identity = identity(databases[DEFAULT_DB_ALIAS])
+    by_identity[default_identity] = DEFAULT_DB_ALIAS
+
+    new: dict[str, dict[str, Any]] = {}
+    owners: dict[str, str] = {}
+    records: dict[str, AppDatabase] = {}
+    for app_config in app_configs:
+        declaration = declare(app_config, environ)
+        engine_options = dict(declaration.options.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+
+        def record(alias: str, settings_dict: Mapping[str, Any], url: str | None) -> AppDatabase:
+            return AppDatabase(
+                declaration.label, alias, declaration.source, declaration.source_kind,
+                settings_dict, url, engine_options,
+            )
+
+        if declaration.source_kind == "default":
+            records[declaration.label] = record(DEFAULT_DB_ALIAS, databases[DEFAULT_DB_ALIAS], None)
+            continue
+        if declaration.url is None:
+            alias = declaration.alias or DEFAULT_DB_ALIAS
+            if alias in databases:
+                settings_dict = databases[alias]
+            elif alias in new:
+                settings_dict = new[alias]
+            else:
+                known = sorted({*databases, *new})
+                raise AppDatabaseConfigError(
+                    declaration.label,
+                    declaration.where,
+                    f"DATABASE_ALIAS {alias!r} is not in settings.DATABASES.",
+                    f"Use one of: {', '.join(known)}, or also set DATABASE_URL to create it.",
+                )
+            extra = [k for k in ("DATABASE_OPTIONS", "DATABASE_TEST", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS")
+                     if k in declaration.options]
+            if extra and alias in databases:
+                raise AppDatabaseConfigError(
+                    declaration.label,
+                    declaration.where,
+                    f"{', '.join(extra)} cannot change the existing alias {alias!r}.",
+                    f"Set them in settings.DATABASES[{alias!r}] instead.",
+                )
+            records[declaration.label] = record(alias, settings_dict, None)
+            continue
+
+        settings_dict = _settings_for(declaration)
+        key = identity(settings_dict)
+        if declaration.alias is not None:
+            alias = declaration.alias
+            existing = databases.get(alias) or new.get(alias)
+            if existing is not None and identity(existing) != key:
+                raise AppDatabaseConfigError(
+                    declaration.label,
+                    declaration.where,
+                    f"DATABASE_ALIAS {alias!r} already names another database "
+                    f"({mask_url(settings_to_url(existing))}).",
+                    "Pick another alias, or point the URL at the same database.",
+                )
+        else:
+            alias = by_identity.get(key, declaration.label)
+            if alias == declaration.label and alias in databases and identity(databases[alias]) != key:
+                raise AppDatabaseConfigError(
+                    declaration.label,
+                    declaration.where,
+                    f"settings.DATABASES already has an alias {alias!r} for another database.",
+                    f"Point the URL at DATABASES[{alias!r}], or rename that alias.",
+                )
+        if alias in databases:
+            records[declaration.label] = record(alias, databases[alias], declaration.url)
+            continue
+        if alias in new:
+            if _comparable(new[alias]) != _comparable(settings_dict):
+                raise AppDatabaseConfigError(
+                    declaration.label,
+                    declaration.where,
+                    f"shares database alias {alias!r} with app '{owners[alias]}' but with different "
+                    f"credentials or options ({mask_settings(settings_dict).get('OPTIONS', {})} vs "
+                    f"{mask_settings(new[alias]).get('OPTIONS', {})}).",
+                    "Give both apps the same settings, or give one a DATABASE_ALIAS of its own.",
+                )
+        else:
+            new[alias] = settings_dict
+            owners[alias] = declaration.label
+            by_identity.setdefault(key, alias)
+        records[declaration.label] = record(alias, new[alias], declaration.url)
+    return Plan(records, new)
+
+
+class _State:
+    """The merged result, shared by the router and the rest of the package."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, AppDatabase] = {}
+        # Updated in place so routers created earlier see the new tables.
+        self.routes: dict[str, str] = {}
+        self.aliases: dict[str, str] = {}
+        self.managed: set[str] = {DEFAULT_DB_ALIAS}
+        self.configured = False
+
+    def load(self, records: Mapping[str, AppDatabase]) -> None:
+        self.records = dict(records)
+        aliases = {label: record.alias for label, record in records.items()}
+        self.aliases.clear()
+        self.aliases.update(aliases)
+        self.routes.clear()
+        self.routes.update({label: alias for label, alias in aliases.items() if alias != DEFAULT_DB_ALIAS})
+        self.managed.clear()
+        self.managed.update({DEFAULT_DB_ALIAS, *aliases.values()})
+        self.configured = True
+
+
+state = _State()
+
+
+def merge(new_databases: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Add ``new_databases`` to ``django.db.connections`` and ``settings.DATABASES``.
+
+    Works whether or not ``connections`` has already read its settings, and
+    applies Django's connection defaults (``TEST``, ``OPTIONS``, ...) to the new
+    entries. Return the live settings of ``connections``. Opens no connection.
+    """
+    from django.db import connections
+
+    # ``connections.settings`` is a cached_property: once read, entries added
+    # to settings.DATABASES alone would never be seen, so write to both.
+    live = connections.settings
+    declared = conf.DATABASES
+    for alias, settings_dict in new_databases.items():
+        live.setdefault(alias, dict(settings_dict))
+        if declared is not live:
+            declared.setdefault(alias, copy.deepcopy(dict(settings_dict)))
+    connections.configure_settings(live)
+    if declared is not live:
+        connections.configure_settings(declared)
+    return live
+
+
+def configure(app_configs: Iterable[AppConfig]) -> dict[str, AppDatabase]:
+    """Plan every app's database, merge new aliases into ``DATABASES`` and load the routes."""
+    result = plan(app_configs, conf.DATABASES)
+    live = merge(result.new_databases)
+    records = {
+        label: AppDatabase(
+            record.label, record.alias, record.source, record.source_kind,
+            live[record.alias], record.declared_url, record.engine_options,
+        )
+        for label, record in result.records.items()
+    }
+    state.load(records)
+    return records
+
+
+def app_databases() -> dict[str, AppDatabase]:
+    """Return the :class:`AppDatabase` record of every installed app, by label."""
+    return dict(state.records)
+
+
+def get_app_database(app_label: str) -> AppDatabase:
+    """Return the :class:`AppDatabase` record for ``app_label``.
+
+    Raise ``LookupError`` listing the known labels if it is not installed.
+    """
+    try:
+        return state.records[app_label]
+    except KeyError:
+        known = ", ".join(sorted(state.records)) or "(none: is django_appdb in INSTALLED_APPS?)"
+        raise LookupError(f"No installed app with label {app_label!r}. Known labels: {known}.") from None
+
+
+def alias_for(app_label: str) -> str:
+    """Return the database alias of ``app_label`` (``default`` when unknown)."""
+    return state.aliases.get(app_label, DEFAULT_DB_ALIAS)

@@ -1,0 +1,146 @@
+"""Database URL helpers: parsing (through dj-database-url), masking and identity.
+
+Nothing here opens a connection.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+MASK = "********"
+
+# Query-string keys whose values are secrets (``?sslpassword=...``).
+_SECRET_KEY = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+_SECRET_QUERY = re.compile(r"(?P<key>[?&;][^=&;#]*=)(?P<value>[^&;#]*)")
+# A URL embedded in free text: ``scheme://user:password@``.  Greedy up to the
+# last ``@`` on the same token so an unquoted ``@`` or ``/`` in a password
+# cannot leave part of it visible.
+_URL_IN_TEXT = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@'\"]*:)(?P<password>[^\s'\"]*)@")
+
+# Django backends whose databases are files rather than servers.
+_FILE_ENGINES = ("sqlite3", "spatialite")
+_DEFAULT_PORTS = {"postgresql": "5432", "postgis": "5432", "mysql": "3306", "oracle": "1521"}
+
+
+def known_schemes() -> list[str]:
+    """Return the URL schemes dj-database-url can parse, sorted."""
+    return sorted(dj_database_url.ENGINE_SCHEMES)
+
+
+def _mask_query(query: str) -> str:
+    def repl(match: re.Match[str]) -> str:
+        if _SECRET_KEY.search(match.group("key")):
+            return f"{match.group('key')}{MASK}"
+        return match.group(0)
+
+    return _SECRET_QUERY.sub(repl, query)
+
+
+def mask_text(text: str) -> str:
+    """Return ``text`` with the password of every embedded URL masked."""
+    return _URL_IN_TEXT.sub(lambda m: f"{m.group('head')}{MASK}@", text)
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its password (and secret query values) masked.
+
+    A URL that cannot be parsed is masked generously: everything between
+    ``user:`` and the last ``@`` is hidden.
+    """
+    try:
+        parts = urlsplit(url)
+        start = url.index("//") + 2 if "//" in url else -1
+    except ValueError:
+        return _mask_query(mask_text(url))
+    netloc = parts.netloc
+    # An ``@`` outside the netloc means the netloc was cut short by an
+    # unquoted character in the password: mask greedily instead.
+    if start < 0 or url.count("@") != netloc.count("@") or url[start : start + len(netloc)] != netloc:
+        return _mask_query(mask_text(url))
+    if "@" in netloc:
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        if ":" in userinfo:
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:{MASK}@{hostinfo}"
+    return url[:start] + netloc + _mask_query(url[start + len(parts.netloc) :])
+
+
+def mask_settings(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a copy of a Django database settings dict with secrets masked."""
+    masked = dict(settings_dict)
+    if masked.get("PASSWORD"):
+        masked["PASSWORD"] = MASK
+    options = masked.get("OPTIONS")
+    if isinstance(options, Mapping):
+        masked["OPTIONS"] = {
+            key: (MASK if _SECRET_KEY.search(str(key)) and value else value) for key, value in options.items()
+        }
+    return masked
+
+
+def parse_url(url: str) -> dict[str, Any]:
+    """Parse ``url`` into a Django ``DATABASES`` entry with dj-database-url.
+
+    Raise dj-database-url's ``UnknownSchemeError`` or ``ParseError`` (both
+    ``ValueError``) on bad input; callers turn those into configuration errors.
+    """
+    return dict(dj_database_url.parse(url))
+
+
+def _engine_kind(engine: str) -> str:
+    return engine.rsplit(".", 1)[-1]
+
+
+def is_file_engine(engine: str) -> bool:
+    """Return whether the Django ENGINE stores its database in a local file."""
+    return _engine_kind(engine) in _FILE_ENGINES
+
+
+def identity(settings_dict: Mapping[str, Any]) -> tuple[str, ...]:
+    """Return a key that is equal for two settings dicts naming the same database.
+
+    The password and options are left out: they do not change which database
+    is meant. SQLite paths are made absolute.
+    """
+    engine = str(settings_dict.get("ENGINE") or "")
+    name = str(settings_dict.get("NAME") or "")
+    if is_file_engine(engine):
+        if name and name != ":memory:" and not name.startswith("file:"):
+            name = os.path.abspath(name)
+        return (engine, name)
+    port = str(settings_dict.get("PORT") or _DEFAULT_PORTS.get(_engine_kind(engine), ""))
+    host = str(settings_dict.get("HOST") or "").lower()
+    return (engine, host, port, name, str(settings_dict.get("USER") or ""))
+
+
+def settings_to_url(settings_dict: Mapping[str, Any]) -> str:
+    """Return a dj-database-url style URL for a Django ``DATABASES`` entry.
+
+    ``OPTIONS`` are not rendered. The password is included; mask it with
+    :func:`mask_url` before showing it.
+    """
+    from sqlalchemy.engine import URL
+
+    engine = str(settings_dict.get("ENGINE") or "")
+    scheme = None
+    for candidate, registered in dj_database_url.ENGINE_SCHEMES.items():
+        if registered.backend == engine:
+            scheme = candidate
+            break
+    if scheme is None:
+        scheme = _engine_kind(engine) or "unknown"
+    port = settings_dict.get("PORT")
+    return URL.create(
+        scheme,
+        username=settings_dict.get("USER") or None,
+        password=settings_dict.get("PASSWORD") or None,
+        host=settings_dict.get("HOST") or None,
+        port=int(port) if port not in (None, "") else None,
+        database=str(settings_dict.get("NAME") or "") or None,
+    ).render_as_string(hide_password=False)

@@ -1,0 +1,204 @@
+"""Find where each installed app's database is declared.
+
+An app's database URL comes from, in order:
+
+1. the environment variable ``<APP_LABEL>_DATABASE_URL`` (an empty or blank
+   value counts as unset);
+2. ``DATABASE_URL`` (or ``DATABASE_ALIAS``) in the app's ``database.py``;
+3. the project default, ``DATABASES["default"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import import_module
+from types import ModuleType
+from typing import Any, Literal
+
+from django.apps import AppConfig, apps
+from django.db import DEFAULT_DB_ALIAS
+from django.utils.module_loading import module_has_submodule
+
+from .conf import conf
+from .dburls import mask_text, mask_url, settings_to_url
+from .exceptions import AppDatabaseConfigError
+
+ENV_SUFFIX = "_DATABASE_URL"
+MODULE_NAME = "database"
+
+SourceKind = Literal["env", "module", "default"]
+
+#: Names ``database.py`` may define, with the type each must have.
+MODULE_SETTINGS: dict[str, tuple[type, ...]] = {
+    "DATABASE_URL": (str,),
+    "DATABASE_ALIAS": (str,),
+    "DATABASE_OPTIONS": (dict,),
+    "DATABASE_TEST": (dict,),
+    "CONN_MAX_AGE": (int, type(None)),
+    "CONN_HEALTH_CHECKS": (bool,),
+    "SQLALCHEMY_ENGINE_OPTIONS": (dict,),
+}
+_OURS = re.compile(r"^(DATABASE_|CONN_|SQLALCHEMY_)[A-Z0-9_]*$")
+_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+def env_var_name(app_label: str) -> str:
+    """Return the environment variable that overrides ``app_label``'s database."""
+    return f"{app_label.upper()}{ENV_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What one app declares about its database, before aliases are chosen."""
+
+    label: str
+    source: str
+    source_kind: SourceKind
+    url: str | None = None
+    alias: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    module_path: str | None = None
+
+    @property
+    def where(self) -> str:
+        """Describe the source for error messages."""
+        if self.source_kind == "env":
+            return f"environment variable {self.source}"
+        if self.source_kind == "module":
+            return f"module {self.source}"
+        return "DATABASES['default']"
+
+
+def _describe_module(module_name: str, module: ModuleType | None = None) -> str:
+    path = getattr(module, "__file__", None)
+    return f"{module_name} ({path})" if path else module_name
+
+
+def load_database_module(app_config: AppConfig) -> ModuleType | None:
+    """Import and return the app's ``database`` module, or None if it has none.
+
+    An exception raised while importing it is reported, never swallowed.
+    """
+    module_name = f"{app_config.name}.{MODULE_NAME}"
+    if app_config.module is None or not module_has_submodule(app_config.module, MODULE_NAME):
+        return None
+    try:
+        return import_module(module_name)
+    except Exception as exc:
+        detail = mask_text(str(exc))
+        if isinstance(exc, SyntaxError):
+            detail = f"{mask_text(exc.msg or '')} at {exc.filename}:{exc.lineno}"
+        # ``from None``: the chained traceback would print source lines that
+        # may hold an unmasked URL.
+        raise AppDatabaseConfigError(
+            app_config.label,
+            f"module {module_name}",
+            f"importing it raised {type(exc).__name__}: {detail}",
+            f"Fix {module_name}, or delete it to use the default database.",
+        ) from None
+
+
+def _read_module(app_config: AppConfig, module: ModuleType) -> dict[str, Any]:
+    where = f"module {_describe_module(module.__name__, module)}"
+    values: dict[str, Any] = {}
+    for name in dir(module):
+        if not _OURS.match(name):
+            continue
+        if name not in MODULE_SETTINGS:
+            raise AppDatabaseConfigError(
+                app_config.label,
+                where,
+                f"unknown setting {name}.",
+                f"Valid settings are: {', '.join(MODULE_SETTINGS)}.",
+            )
+        value = getattr(module, name)
+        expected = MODULE_SETTINGS[name]
+        # bool is an int: CONN_MAX_AGE = True is a mistake.
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+            wanted = " or ".join("None" if t is type(None) else t.__name__ for t in expected)
+            shown = mask_url(value) if isinstance(value, str) else type(value).__name__
+            raise AppDatabaseConfigError(
+                app_config.label, where, f"{name} must be {wanted}, got {shown}."
+            )
+        values[name] = value
+    url = values.get("DATABASE_URL")
+    if url is not None and not url.strip():
+        raise AppDatabaseConfigError(
+            app_config.label,
+            where,
+            "DATABASE_URL is empty.",
+            "Set it to a database URL, or remove it to use the default database.",
+        )
+    alias = values.get("DATABASE_ALIAS")
+    if alias is not None and not _ALIAS.match(alias):
+        raise AppDatabaseConfigError(
+            app_config.label, where, f"DATABASE_ALIAS {alias!r} is not a valid alias name."
+        )
+    max_age = values.get("CONN_MAX_AGE")
+    if max_age is not None and max_age < 0:
+        raise AppDatabaseConfigError(
+            app_config.label, where, "CONN_MAX_AGE must be >= 0, or None for unlimited."
+        )
+    return values
+
+
+def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> Declaration:
+    """Return what ``app_config`` declares about its database.
+
+    Raise :class:`~django_appdb.exceptions.AppDatabaseConfigError` for a
+    ``database.py`` that fails to import or holds invalid values.
+    """
+    environ = os.environ if environ is None else environ
+    label = app_config.label
+    module = load_database_module(app_config)
+    values = _read_module(app_config, module) if module is not None else {}
+    options = {key: value for key, value in values.items() if key not in ("DATABASE_URL", "DATABASE_ALIAS")}
+    module_path = module.__name__ if module is not None else None
+
+    var = env_var_name(label)
+    env_value = environ.get(var, "").strip()
+    if env_value:
+        return Declaration(label, var, "env", url=env_value, alias=values.get("DATABASE_ALIAS"),
+                           options=options, module_path=module_path)
+    if module is not None and ("DATABASE_URL" in values or "DATABASE_ALIAS" in values):
+        return Declaration(label, module.__name__, "module", url=values.get("DATABASE_URL", "").strip() or None,
+                           alias=values.get("DATABASE_ALIAS"), options=options, module_path=module_path)
+    return Declaration(label, "default", "default", options=options, module_path=module_path)
+
+
+def default_url() -> str:
+    """Return ``DATABASES["default"]`` as a URL (``OPTIONS`` are not rendered)."""
+    return settings_to_url(conf.DATABASES[DEFAULT_DB_ALIAS])
+
+
+def _url_of(declaration: Declaration) -> str:
+    if declaration.url is not None:
+        return declaration.url
+    if declaration.alias is not None:
+        databases = conf.DATABASES
+        if declaration.alias in databases:
+            return settings_to_url(databases[declaration.alias])
+    return default_url()
+
+
+def discover_app_database(app_label: str) -> str:
+    """Return the database URL for ``app_label``.
+
+    The environment variable ``<APP_LABEL>_DATABASE_URL`` wins over the app's
+    ``database.py``, which wins over ``DATABASES["default"]``. A label that is
+    not installed gets the default. The URL contains the password: mask it with
+    :func:`django_appdb.mask_url` before showing it.
+    """
+    try:
+        app_config = apps.get_app_config(app_label)
+    except LookupError:
+        return default_url()
+    return _url_of(declare(app_config))
+
+
+def discover_all_app_databases() -> dict[str, str]:
+    """Return ``{app_label: database URL}`` for every installed app."""
+    return {config.label: _url_of(declare(config)) for config in apps.get_app_configs()}
