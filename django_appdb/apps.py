@@ -23,4 +23,4 @@ class DjangoAppdbConfig(AppConfig):
 
         databases.configure(apps.get_app_configs())
         routers.install()
-        setting_changed.connect(routers.on_setting_changed, dispatch_uid=routers.RECEIVER_UID)
+        setting_changed.connect(routers.on_setting_changed, dispatch_uid="django_appdb.routers")

@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import dj_database_url
 from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS
+from django.db.utils import ConnectionHandler
 
 from .conf import conf
-from .dburls import identity, mask_settings, mask_url, parse_url, settings_to_url, known_schemes
+from .dburls import identity, known_schemes, mask_url, parse_url, settings_to_url
 from .discovery import Declaration, SourceKind, declare
 from .exceptions import AppDatabaseConfigError
-
-import dj_database_url
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,9 +109,118 @@ def _settings_for(declaration: Declaration) -> dict[str, Any]:
     return settings_dict
 
 
+_CONNECTION_OPTIONS = ("DATABASE_OPTIONS", "DATABASE_TEST", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS")
+
+
 def _comparable(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
     keys = ("PASSWORD", "OPTIONS", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "TEST")
     return (identity(settings_dict), *(repr(settings_dict.get(key)) for key in keys))
+
+
+class _Planner:
+    """Assign aliases app by app, remembering the databases already seen."""
+
+    def __init__(self, databases: Mapping[str, Mapping[str, Any]]) -> None:
+        if DEFAULT_DB_ALIAS not in databases:
+            raise AppDatabaseConfigError(
+                "*", "settings.DATABASES", "there is no 'default' database.", "Define DATABASES['default']."
+            )
+        self.databases = databases
+        self.by_identity: dict[tuple[str, ...], str] = {}
+        for alias, settings_dict in databases.items():
+            if not (settings_dict.get("TEST") or {}).get("MIRROR"):
+                self.by_identity.setdefault(identity(settings_dict), alias)
+        self.by_identity[identity(databases[DEFAULT_DB_ALIAS])] = DEFAULT_DB_ALIAS
+        self.new: dict[str, dict[str, Any]] = {}
+        self.owners: dict[str, str] = {}
+
+    def lookup(self, alias: str) -> Mapping[str, Any] | None:
+        return self.databases.get(alias) or self.new.get(alias)
+
+    def record(self, declaration: Declaration, alias: str, url: str | None) -> AppDatabase:
+        settings_dict = self.lookup(alias)
+        assert settings_dict is not None
+        return AppDatabase(
+            declaration.label,
+            alias,
+            declaration.source,
+            declaration.source_kind,
+            settings_dict,
+            url,
+            dict(declaration.options.get("SQLALCHEMY_ENGINE_OPTIONS", {})),
+        )
+
+    def assign(self, declaration: Declaration) -> AppDatabase:
+        if declaration.source_kind == "default":
+            return self.record(declaration, DEFAULT_DB_ALIAS, None)
+        if declaration.url is None:
+            return self.record(declaration, self._named_alias(declaration), None)
+        settings_dict = _settings_for(declaration)
+        alias = self._alias_for_url(declaration, settings_dict)
+        if alias not in self.databases:
+            self._add(declaration, alias, settings_dict)
+        return self.record(declaration, alias, declaration.url)
+
+    def _named_alias(self, declaration: Declaration) -> str:
+        # DATABASE_ALIAS without DATABASE_URL: reuse an alias that exists.
+        alias = declaration.alias or DEFAULT_DB_ALIAS
+        if self.lookup(alias) is None:
+            known = sorted({*self.databases, *self.new})
+            raise AppDatabaseConfigError(
+                declaration.label,
+                declaration.where,
+                f"DATABASE_ALIAS {alias!r} is not in settings.DATABASES.",
+                f"Use one of: {', '.join(known)}, or also set DATABASE_URL to create it.",
+            )
+        extra = [key for key in _CONNECTION_OPTIONS if key in declaration.options]
+        if extra and alias in self.databases:
+            raise AppDatabaseConfigError(
+                declaration.label,
+                declaration.where,
+                f"{', '.join(extra)} cannot change the existing alias {alias!r}.",
+                f"Set them in settings.DATABASES[{alias!r}] instead.",
+            )
+        return alias
+
+    def _alias_for_url(self, declaration: Declaration, settings_dict: Mapping[str, Any]) -> str:
+        key = identity(settings_dict)
+        if declaration.alias is None:
+            alias = self.by_identity.get(key, declaration.label)
+            existing = self.lookup(alias)
+            if existing is not None and identity(existing) != key:
+                raise AppDatabaseConfigError(
+                    declaration.label,
+                    declaration.where,
+                    f"settings.DATABASES already has an alias {alias!r} for another database.",
+                    f"Point the URL at DATABASES[{alias!r}], or set DATABASE_ALIAS in the app's database.py.",
+                )
+            return alias
+        alias = declaration.alias
+        existing = self.lookup(alias)
+        if existing is not None and identity(existing) != key:
+            raise AppDatabaseConfigError(
+                declaration.label,
+                declaration.where,
+                f"DATABASE_ALIAS {alias!r} already names another database "
+                f"({mask_url(settings_to_url(existing))}).",
+                "Pick another alias, or point the URL at the same database.",
+            )
+        return alias
+
+    def _add(self, declaration: Declaration, alias: str, settings_dict: dict[str, Any]) -> None:
+        if alias in self.new:
+            if _comparable(self.new[alias]) != _comparable(settings_dict):
+                raise AppDatabaseConfigError(
+                    declaration.label,
+                    declaration.where,
+                    f"shares database alias {alias!r} with app '{self.owners[alias]}' but with different "
+                    "credentials or connection options.",
+                    "Give both apps the same settings, or give one a DATABASE_ALIAS of its own.",
+                )
+            return
+        self.new[alias] = settings_dict
+        self.owners[alias] = declaration.label
+        self.by_identity.setdefault(identity(settings_dict), alias)
 
 
 def plan(
@@ -120,100 +229,9 @@ def plan(
     environ: Mapping[str, str] | None = None,
 ) -> Plan:
     """Choose an alias for every app. Raise ``AppDatabaseConfigError`` on bad input."""
-    if DEFAULT_DB_ALIAS not in databases:
-        raise AppDatabaseConfigError(
-            "*", "settings.DATABASES", "there is no 'default' database.", "Define DATABASES['default']."
-        )
-    by_identity: dict[tuple[str, ...], str] = {}
-    for alias, settings_dict in databases.items():
-        if not settings_dict.get("TEST", {}).get("MIRROR"):
-            by_identity.setdefault(identity(settings_dict), alias)
-    default_identity = identity(databases[DEFAULT_DB_ALIAS])
-    by_identity[default_identity] = DEFAULT_DB_ALIAS
-
-    new: dict[str, dict[str, Any]] = {}
-    owners: dict[str, str] = {}
-    records: dict[str, AppDatabase] = {}
-    for app_config in app_configs:
-        declaration = declare(app_config, environ)
-        engine_options = dict(declaration.options.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
-
-        def record(alias: str, settings_dict: Mapping[str, Any], url: str | None) -> AppDatabase:
-            return AppDatabase(
-                declaration.label, alias, declaration.source, declaration.source_kind,
-                settings_dict, url, engine_options,
-            )
-
-        if declaration.source_kind == "default":
-            records[declaration.label] = record(DEFAULT_DB_ALIAS, databases[DEFAULT_DB_ALIAS], None)
-            continue
-        if declaration.url is None:
-            alias = declaration.alias or DEFAULT_DB_ALIAS
-            if alias in databases:
-                settings_dict = databases[alias]
-            elif alias in new:
-                settings_dict = new[alias]
-            else:
-                known = sorted({*databases, *new})
-                raise AppDatabaseConfigError(
-                    declaration.label,
-                    declaration.where,
-                    f"DATABASE_ALIAS {alias!r} is not in settings.DATABASES.",
-                    f"Use one of: {', '.join(known)}, or also set DATABASE_URL to create it.",
-                )
-            extra = [k for k in ("DATABASE_OPTIONS", "DATABASE_TEST", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS")
-                     if k in declaration.options]
-            if extra and alias in databases:
-                raise AppDatabaseConfigError(
-                    declaration.label,
-                    declaration.where,
-                    f"{', '.join(extra)} cannot change the existing alias {alias!r}.",
-                    f"Set them in settings.DATABASES[{alias!r}] instead.",
-                )
-            records[declaration.label] = record(alias, settings_dict, None)
-            continue
-
-        settings_dict = _settings_for(declaration)
-        key = identity(settings_dict)
-        if declaration.alias is not None:
-            alias = declaration.alias
-            existing = databases.get(alias) or new.get(alias)
-            if existing is not None and identity(existing) != key:
-                raise AppDatabaseConfigError(
-                    declaration.label,
-                    declaration.where,
-                    f"DATABASE_ALIAS {alias!r} already names another database "
-                    f"({mask_url(settings_to_url(existing))}).",
-                    "Pick another alias, or point the URL at the same database.",
-                )
-        else:
-            alias = by_identity.get(key, declaration.label)
-            if alias == declaration.label and alias in databases and identity(databases[alias]) != key:
-                raise AppDatabaseConfigError(
-                    declaration.label,
-                    declaration.where,
-                    f"settings.DATABASES already has an alias {alias!r} for another database.",
-                    f"Point the URL at DATABASES[{alias!r}], or rename that alias.",
-                )
-        if alias in databases:
-            records[declaration.label] = record(alias, databases[alias], declaration.url)
-            continue
-        if alias in new:
-            if _comparable(new[alias]) != _comparable(settings_dict):
-                raise AppDatabaseConfigError(
-                    declaration.label,
-                    declaration.where,
-                    f"shares database alias {alias!r} with app '{owners[alias]}' but with different "
-                    f"credentials or options ({mask_settings(settings_dict).get('OPTIONS', {})} vs "
-                    f"{mask_settings(new[alias]).get('OPTIONS', {})}).",
-                    "Give both apps the same settings, or give one a DATABASE_ALIAS of its own.",
-                )
-        else:
-            new[alias] = settings_dict
-            owners[alias] = declaration.label
-            by_identity.setdefault(key, alias)
-        records[declaration.label] = record(alias, new[alias], declaration.url)
-    return Plan(records, new)
+    planner = _Planner(databases)
+    records = {config.label: planner.assign(declare(config, environ)) for config in app_configs}
+    return Plan(records, planner.new)
 
 
 class _State:
@@ -242,26 +260,31 @@ class _State:
 state = _State()
 
 
-def merge(new_databases: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def merge(
+    new_databases: Mapping[str, Mapping[str, Any]],
+    handler: ConnectionHandler | None = None,
+    declared: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Add ``new_databases`` to ``django.db.connections`` and ``settings.DATABASES``.
 
-    Works whether or not ``connections`` has already read its settings, and
-    applies Django's connection defaults (``TEST``, ``OPTIONS``, ...) to the new
-    entries. Return the live settings of ``connections``. Opens no connection.
+    Works whether or not the connection handler has already read its settings,
+    and applies Django's connection defaults (``TEST``, ``OPTIONS``, ...) to the
+    new entries. Return the handler's live settings. Opens no connection.
     """
-    from django.db import connections
-
-    # ``connections.settings`` is a cached_property: once read, entries added
-    # to settings.DATABASES alone would never be seen, so write to both.
-    live = connections.settings
-    declared = conf.DATABASES
+    if handler is None:
+        from django.db import connections as handler
+    if declared is None:
+        declared = conf.DATABASES
+    # ``handler.settings`` is a cached_property: once read, entries added to
+    # settings.DATABASES alone would never be seen, so write to both.
+    live = handler.settings
     for alias, settings_dict in new_databases.items():
         live.setdefault(alias, dict(settings_dict))
         if declared is not live:
             declared.setdefault(alias, copy.deepcopy(dict(settings_dict)))
-    connections.configure_settings(live)
+    handler.configure_settings(live)
     if declared is not live:
-        connections.configure_settings(declared)
+        handler.configure_settings(declared)
     return live
 
 

@@ -47,6 +47,15 @@ def mask_text(text: str) -> str:
     return _URL_IN_TEXT.sub(lambda m: f"{m.group('head')}{MASK}@", text)
 
 
+def _mask_loose(url: str) -> str:
+    masked = mask_text(url)
+    at = masked.rfind("@")
+    if masked == url and at > 0 and ":" in url[:at]:
+        # No ``scheme://`` to anchor on: hide everything from the first colon.
+        masked = f"{url[: url.index(':') + 1]}{MASK}{url[at:]}"
+    return _mask_query(masked)
+
+
 def mask_url(url: str) -> str:
     """Return ``url`` with its password (and secret query values) masked.
 
@@ -57,12 +66,12 @@ def mask_url(url: str) -> str:
         parts = urlsplit(url)
         start = url.index("//") + 2 if "//" in url else -1
     except ValueError:
-        return _mask_query(mask_text(url))
+        return _mask_loose(url)
     netloc = parts.netloc
     # An ``@`` outside the netloc means the netloc was cut short by an
     # unquoted character in the password: mask greedily instead.
     if start < 0 or url.count("@") != netloc.count("@") or url[start : start + len(netloc)] != netloc:
-        return _mask_query(mask_text(url))
+        return _mask_loose(url)
     if "@" in netloc:
         userinfo, _, hostinfo = netloc.rpartition("@")
         if ":" in userinfo:

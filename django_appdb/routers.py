@@ -55,51 +55,60 @@ def _has_app_router(routers: list[Any]) -> bool:
     return any(isinstance(router, AppDatabaseRouter) for router in routers)
 
 
-def install() -> None:
-    """Append :class:`AppDatabaseRouter` to ``django.db.router`` unless already there.
+def _patch_connection_router() -> None:
+    # Django rebuilds its router list from settings whenever DATABASE_ROUTERS
+    # changes (override_settings), through ``ConnectionRouter().routers``.
+    # Wrapping that one cached_property keeps AppDatabaseRouter in every list
+    # built from settings, whatever order signal receivers run in, and costs
+    # nothing per routing call: the result is still cached on the instance.
+    from django.db.utils import ConnectionRouter
+    from django.utils.functional import cached_property
 
-    Works even if Django has already built its router list. A router listed in
-    ``DATABASE_ROUTERS`` keeps its position. Does nothing when
-    ``APPDB_INSTALL_ROUTER`` is False.
+    current = ConnectionRouter.__dict__["routers"]
+    if getattr(current, "appdb_wrapped", False):
+        return
+    build = current.func
+
+    def routers(self: ConnectionRouter) -> list[Any]:
+        from_settings = self._routers is None
+        result = build(self)
+        if from_settings and _should_install() and not _has_app_router(result):
+            result = [*result, AppDatabaseRouter()]
+        return result
+
+    wrapped = cached_property(routers)
+    wrapped.__set_name__(ConnectionRouter, "routers")
+    wrapped.appdb_wrapped = True  # type: ignore[attr-defined]
+    ConnectionRouter.routers = wrapped  # type: ignore[method-assign]
+
+
+def _should_install() -> bool:
+    from .conf import conf
+
+    return conf.INSTALL_ROUTER
+
+
+def install() -> None:
+    """Make sure ``django.db.router`` uses :class:`AppDatabaseRouter`.
+
+    It is appended to the routers built from ``DATABASE_ROUTERS``, now and
+    whenever Django rebuilds that list, even if Django had already built it.
+    A router listed in ``DATABASE_ROUTERS`` keeps its position. Does nothing
+    when ``APPDB_INSTALL_ROUTER`` is False.
     """
     from django.db import router
 
-    from .conf import conf
-
-    routers = router.routers
-    if not conf.INSTALL_ROUTER or _has_app_router(routers):
-        return
-    router.routers = [*routers, AppDatabaseRouter()]
-
-
-RECEIVER_UID = "django_appdb.routers"
+    _patch_connection_router()
+    routers = router.__dict__.get("routers")
+    if routers is not None and _should_install() and not _has_app_router(routers):
+        router.routers = [*routers, AppDatabaseRouter()]
 
 
 def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    """Put the router back after ``DATABASE_ROUTERS`` or ``APPDB_INSTALL_ROUTER`` changes.
-
-    Django's test signals reset the router list on the same signal; when they
-    were registered after this receiver (``django.test`` imported after
-    ``django.setup()``), this receiver moves itself behind them so the next
-    change is handled in the right order.
-    """
-    if setting not in ("DATABASE_ROUTERS", "APPDB_INSTALL_ROUTER"):
+    """Rebuild Django's router list when ``APPDB_INSTALL_ROUTER`` changes."""
+    if setting != "APPDB_INSTALL_ROUTER":
         return
-    reconnect_last()
     from django.db import router
     from django.db.utils import ConnectionRouter
 
-    from .conf import conf
-
-    routers = ConnectionRouter().routers
-    if conf.INSTALL_ROUTER and not _has_app_router(routers):
-        routers.append(AppDatabaseRouter())
-    router.routers = routers
-
-
-def reconnect_last() -> None:
-    """Move this module's ``setting_changed`` receiver to the end of the list."""
-    from django.core.signals import setting_changed
-
-    if setting_changed.disconnect(dispatch_uid=RECEIVER_UID):
-        setting_changed.connect(on_setting_changed, dispatch_uid=RECEIVER_UID)
+    router.routers = ConnectionRouter().routers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -50,3 +51,50 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., SimpleNamespace]]:
     for name in created:
         for key in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
             del sys.modules[key]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child_env(**overrides: str | None) -> dict[str, str]:
+    """Return an environment for a child Python that imports this checkout.
+
+    ``*_DATABASE_URL`` variables of the parent are dropped so a child never
+    reaches a database the test did not choose; pass ``NAME=None`` to unset.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.endswith("_DATABASE_URL")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "testproject"), env.get("PYTHONPATH", "")])
+    env.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_python(code: str, *, cwd: Path, timeout: float = 120, **env: str | None) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a child Python with :func:`child_env`."""
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=child_env(**env), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_manage(*args: str, cwd: Path, timeout: float = 180, **env: str | None) -> subprocess.CompletedProcess[str]:
+    """Run ``testproject/manage.py`` in a child process with :func:`child_env`."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "testproject" / "manage.py"), *args],
+        cwd=cwd,
+        env=child_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def sqlite_tables(path: Path) -> set[str]:
+    """Return the table names in a SQLite file, read directly."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -22,7 +22,9 @@ class Command(BaseCommand):
             call_command("migrate", database=alias, verbosity=0, interactive=False)
 
         category, _ = Category.objects.get_or_create(name="Tools")
-        Product.objects.get_or_create(sku="HAM-1", defaults={"name": "Hammer", "price": Decimal("9.50"), "category": category})
+        Product.objects.get_or_create(
+            sku="HAM-1", defaults={"name": "Hammer", "price": Decimal("9.50"), "category": category}
+        )
         warehouse, _ = Warehouse.objects.get_or_create(code="NORTH", defaults={"name": "North depot"})
         StockItem.objects.get_or_create(warehouse=warehouse, sku="HAM-1", defaults={"quantity": 40})
         order, created = Order.objects.get_or_create(number="A-0001", defaults={"customer_email": "ada@example.com"})

@@ -1,0 +1,47 @@
+"""Masking and identity of database URLs."""
+
+import pytest
+
+from django_appdb.dburls import identity, mask_settings, mask_text, mask_url
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgres://u:pw@h/db", "postgres://u:********@h/db"),
+        ("postgres://u:p%40ss%3A%2F@h:5432/db", "postgres://u:********@h:5432/db"),
+        ("postgres://u@h/db", "postgres://u@h/db"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+        ("sqlite://:memory:", "sqlite://:memory:"),
+        ("postgres://h/db?sslmode=require&sslpassword=abc", "postgres://h/db?sslmode=require&sslpassword=********"),
+        # Unquoted special characters cut the netloc short: mask greedily.
+        ("postgres://u:pa/ss@h/db", "postgres://u:********@h/db"),
+        ("postgres://u:pa@ss@h/db", "postgres://u:********@h/db"),
+        ("postgres://u:pa#ss@h/db", "postgres://u:********@h/db"),
+        ("postgres://u:[pw@h/db", "postgres://u:********@h/db"),
+        ("user:pw@host/db", "user:********@host/db"),
+        ("postgres:/u:pw@host/db", "postgres:********@host/db"),
+    ],
+)
+def test_mask_url(url, masked):
+    assert mask_url(url) == masked
+
+
+def test_mask_text_masks_every_embedded_url():
+    text = "tried postgres://a:one@h/x then mysql://b:two@k/y"
+    assert mask_text(text) == "tried postgres://a:********@h/x then mysql://b:********@k/y"
+
+
+def test_mask_settings():
+    masked = mask_settings({"PASSWORD": "pw", "OPTIONS": {"sslpassword": "x", "sslmode": "require"}, "USER": "u"})
+    assert masked == {"PASSWORD": "********", "OPTIONS": {"sslpassword": "********", "sslmode": "require"},
+                      "USER": "u"}
+
+
+def test_identity_ignores_password_and_normalises_port_and_paths(tmp_path, monkeypatch):
+    pg = {"ENGINE": "django.db.backends.postgresql", "NAME": "d", "HOST": "H", "USER": "u"}
+    assert identity({**pg, "PASSWORD": "a"}) == identity({**pg, "PORT": 5432, "HOST": "h"})
+    assert identity(pg) != identity({**pg, "PORT": "5433"})
+    monkeypatch.chdir(tmp_path)
+    lite = {"ENGINE": "django.db.backends.sqlite3"}
+    assert identity({**lite, "NAME": "x.db"}) == identity({**lite, "NAME": str(tmp_path / "x.db")})

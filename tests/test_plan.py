@@ -1,0 +1,172 @@
+"""Alias planning and the merge into DATABASES / django.db.connections."""
+
+import pytest
+from django.db.utils import ConnectionHandler
+
+from django_appdb.databases import merge, plan
+from django_appdb.exceptions import AppDatabaseConfigError
+
+
+@pytest.fixture
+def databases(tmp_path):
+    return {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "default.db")},
+        "reporting": {"ENGINE": "django.db.backends.postgresql", "NAME": "reports", "HOST": "db.internal",
+                      "PORT": "5432", "USER": "ro", "PASSWORD": "s3cret"},
+    }
+
+
+def aliases(result):
+    return {label: record.alias for label, record in result.records.items()}
+
+
+def test_apps_without_configuration_use_default(make_app, databases):
+    result = plan([make_app("a"), make_app("b")], databases, environ={})
+    assert aliases(result) == {"a": "default", "b": "default"}
+    assert result.new_databases == {}
+    assert result.records["a"].source == "default"
+
+
+def test_app_with_its_own_url_gets_its_label_as_alias(make_app, databases, tmp_path):
+    app = make_app("billing", f'DATABASE_URL = "sqlite:///{tmp_path}/billing.db"\n')
+    result = plan([app], databases, environ={})
+    assert aliases(result) == {"billing": "billing"}
+    assert result.new_databases["billing"]["NAME"] == f"{tmp_path}/billing.db"
+    assert result.records["billing"].source == f"{app.name}.database"
+
+
+def test_url_equal_to_default_uses_default_alias(make_app, databases, tmp_path):
+    result = plan([make_app("x")], databases, environ={"X_DATABASE_URL": f"sqlite:///{tmp_path}/default.db"})
+    assert aliases(result) == {"x": "default"}
+    assert result.new_databases == {}
+
+
+def test_apps_sharing_a_url_share_one_alias(make_app, databases):
+    url = "postgres://app:pw@db.internal/shop"
+    result = plan([make_app("orders"), make_app("billing")], databases,
+                  environ={"ORDERS_DATABASE_URL": url, "BILLING_DATABASE_URL": url})
+    assert aliases(result) == {"orders": "orders", "billing": "orders"}
+    assert list(result.new_databases) == ["orders"]
+
+
+def test_settings_alias_for_the_same_database_is_reused(make_app, databases):
+    # Same server, port spelled out in one and implied in the other.
+    result = plan([make_app("stats")], databases,
+                  environ={"STATS_DATABASE_URL": "postgres://ro:s3cret@DB.internal:5432/reports"})
+    assert aliases(result) == {"stats": "reporting"}
+    assert result.new_databases == {}
+
+
+def test_database_alias_reuses_a_settings_alias(make_app, databases):
+    app = make_app("stats", 'DATABASE_ALIAS = "reporting"\n')
+    result = plan([app], databases, environ={})
+    assert aliases(result) == {"stats": "reporting"}
+    assert result.records["stats"].settings is databases["reporting"]
+
+
+def test_database_alias_names_a_new_shared_alias(make_app, databases, tmp_path):
+    body = f'DATABASE_URL = "sqlite:///{tmp_path}/wh.db"\nDATABASE_ALIAS = "warehouse"\n'
+    result = plan([make_app("a", body), make_app("b", 'DATABASE_ALIAS = "warehouse"\n')], databases, environ={})
+    assert aliases(result) == {"a": "warehouse", "b": "warehouse"}
+    assert list(result.new_databases) == ["warehouse"]
+
+
+def test_module_options_reach_the_settings(make_app, databases, tmp_path):
+    body = (
+        f'DATABASE_URL = "sqlite:///{tmp_path}/o.db"\n'
+        'DATABASE_OPTIONS = {"timeout": 7}\nCONN_MAX_AGE = None\nCONN_HEALTH_CHECKS = True\n'
+        'DATABASE_TEST = {"NAME": "/tmp/test_o.db"}\nSQLALCHEMY_ENGINE_OPTIONS = {"pool_size": 3}\n'
+    )
+    result = plan([make_app("o", body)], databases, environ={})
+    cfg = result.new_databases["o"]
+    assert cfg["OPTIONS"] == {"timeout": 7}
+    assert cfg["CONN_MAX_AGE"] is None
+    assert cfg["CONN_HEALTH_CHECKS"] is True
+    assert cfg["TEST"] == {"NAME": "/tmp/test_o.db"}
+    assert result.records["o"].engine_options == {"pool_size": 3}
+
+
+def test_url_query_options_and_module_options_merge(make_app, databases):
+    app = make_app("q", 'DATABASE_OPTIONS = {"connect_timeout": 3}\n')
+    result = plan([app], databases, environ={"Q_DATABASE_URL": "postgres://u@h/q?sslmode=require"})
+    assert result.new_databases["q"]["OPTIONS"] == {"sslmode": "require", "connect_timeout": 3}
+
+
+def test_record_repr_and_masked_url_hide_the_password(make_app, databases):
+    result = plan([make_app("p")], databases, environ={"P_DATABASE_URL": "postgres://u:hunter2@h/p"})
+    record = result.records["p"]
+    assert record.url == "postgres://u:hunter2@h/p"
+    assert "hunter2" not in repr(record)
+    assert "hunter2" not in record.masked_url
+    assert record.masked_url == "postgres://u:********@h/p"
+
+
+def test_settings_alias_record_url_is_rendered_from_settings(make_app, databases):
+    record = plan([make_app("stats", 'DATABASE_ALIAS = "reporting"\n')], databases, environ={}).records["stats"]
+    assert record.url == "postgres://ro:s3cret@db.internal:5432/reports"
+    assert "s3cret" not in repr(record)
+
+
+class TestMerge:
+    def test_new_aliases_get_django_defaults(self, tmp_path):
+        declared = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "d.db")}}
+        handler = ConnectionHandler(declared)
+        live = merge({"x": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "x.db")}}, handler, declared)
+        assert live["x"]["TEST"] == {"CHARSET": None, "COLLATION": None, "MIGRATE": True, "MIRROR": None,
+                                     "NAME": None}
+        assert live["x"]["ATOMIC_REQUESTS"] is False
+        assert live["x"]["AUTOCOMMIT"] is True
+        assert handler["x"].settings_dict["NAME"] == str(tmp_path / "x.db")
+        assert handler["x"].connection is None
+
+    def test_handler_that_already_read_its_settings_sees_new_aliases(self, tmp_path):
+        declared = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "d.db")}}
+        handler = ConnectionHandler()  # reads settings lazily, like django.db.connections
+        handler._settings = {"default": dict(declared["default"])}
+        assert list(handler) == ["default"]  # settings now cached, and a different dict from ``declared``
+        handler.all()
+        merge({"late": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "late.db")}}, handler,
+              declared)
+        assert "late" in handler.settings and "late" in declared
+        assert handler["late"].settings_dict["TEST"]["MIGRATE"] is True
+        assert declared["late"] is not handler.settings["late"]
+
+    def test_existing_alias_is_left_alone(self, tmp_path):
+        declared = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "a"}}
+        handler = ConnectionHandler(declared)
+        merge({"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "b"}}, handler, declared)
+        assert declared["default"]["NAME"] == "a"
+
+
+class TestConflicts:
+    def test_label_alias_taken_by_another_database(self, make_app, databases):
+        databases["billing"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": "/tmp/other.db"}
+        with pytest.raises(AppDatabaseConfigError) as info:
+            plan([make_app("billing")], databases, environ={"BILLING_DATABASE_URL": "postgres://u:pw@h/billing"})
+        assert "'billing'" in str(info.value) and "BILLING_DATABASE_URL" in str(info.value)
+
+    def test_shared_url_with_different_options(self, make_app, databases):
+        url = 'DATABASE_URL = "postgres://u@h/shared"\n'
+        apps = [make_app("a", url), make_app("b", url + "CONN_MAX_AGE = 30\n")]
+        with pytest.raises(AppDatabaseConfigError, match="shares database alias 'a' with app 'a'"):
+            plan(apps, databases, environ={})
+
+    def test_database_alias_pointing_at_another_database(self, make_app, databases):
+        app = make_app("r", 'DATABASE_URL = "postgres://ro:pw@elsewhere/x"\nDATABASE_ALIAS = "reporting"\n')
+        with pytest.raises(AppDatabaseConfigError) as info:
+            plan([app], databases, environ={})
+        assert "already names another database" in str(info.value)
+        assert "s3cret" not in str(info.value) and ":pw@" not in str(info.value)
+
+    def test_unknown_database_alias_lists_the_known_ones(self, make_app, databases):
+        with pytest.raises(AppDatabaseConfigError, match="Use one of: default, reporting"):
+            plan([make_app("r", 'DATABASE_ALIAS = "nope"\n')], databases, environ={})
+
+    def test_options_cannot_change_a_settings_alias(self, make_app, databases):
+        app = make_app("r", 'DATABASE_ALIAS = "reporting"\nCONN_MAX_AGE = 5\n')
+        with pytest.raises(AppDatabaseConfigError, match="cannot change the existing alias 'reporting'"):
+            plan([app], databases, environ={})
+
+    def test_missing_default(self, make_app):
+        with pytest.raises(AppDatabaseConfigError, match="no 'default' database"):
+            plan([make_app("a")], {}, environ={})

@@ -1,0 +1,38 @@
+"""Pin the public API: names may be added deliberately, never lost by accident."""
+
+import django_appdb
+
+EXPECTED = {
+    "AppDatabase",
+    "AppDatabaseConfigError",
+    "AppDatabaseRouter",
+    "app_databases",
+    "discover_all_app_databases",
+    "discover_app_database",
+    "get_app_database",
+    "mask_url",
+}
+
+
+def test_all_is_pinned():
+    assert set(django_appdb.__all__) == EXPECTED
+
+
+def test_every_name_in_all_resolves():
+    for name in django_appdb.__all__:
+        assert getattr(django_appdb, name) is not None, name
+
+
+def test_unknown_attribute_raises_attribute_error():
+    try:
+        django_appdb.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_py_typed_is_shipped():
+    from importlib.resources import files
+
+    assert files("django_appdb").joinpath("py.typed").is_file()

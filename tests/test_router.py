@@ -1,0 +1,121 @@
+"""AppDatabaseRouter decisions and its automatic installation."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.contrib.contenttypes.models import ContentType
+from django.db import router
+from django.test import override_settings
+
+from catalog.models import Category, Product
+from django_appdb import AppDatabaseRouter
+from inventory.models import StockItem, Warehouse
+from orders.models import Order, OrderLine
+
+
+@pytest.fixture
+def app_router():
+    return AppDatabaseRouter()
+
+
+def installed():
+    return [r for r in router.routers if isinstance(r, AppDatabaseRouter)]
+
+
+class TestDecisions:
+    @pytest.mark.parametrize(
+        ("model", "alias"),
+        [(Warehouse, "inventory"), (StockItem, "inventory"), (Order, "orders"), (OrderLine, "orders")],
+    )
+    def test_reads_and_writes_go_to_the_apps_alias(self, app_router, model, alias):
+        assert app_router.db_for_read(model) == alias
+        assert app_router.db_for_write(model) == alias
+        assert router.db_for_read(model) == alias
+        assert router.db_for_write(model) == alias
+
+    @pytest.mark.parametrize("model", [Product, Category, User, Permission, ContentType])
+    def test_default_apps_fall_through_to_django(self, app_router, model):
+        assert app_router.db_for_read(model) is None
+        assert app_router.db_for_write(model) is None
+        assert router.db_for_write(model) == "default"
+
+    def test_relation_allowed_within_one_database(self, app_router):
+        assert app_router.allow_relation(Warehouse(), StockItem()) is True
+        assert app_router.allow_relation(Order(), OrderLine()) is True
+        assert app_router.allow_relation(Product(), User()) is True
+
+    def test_relation_refused_across_databases(self, app_router):
+        assert app_router.allow_relation(Warehouse(), Order()) is False
+        assert app_router.allow_relation(Product(), StockItem()) is False
+        assert router.allow_relation(Order(), User()) is False
+
+    def test_relation_uses_the_database_an_object_was_loaded_from(self, app_router):
+        product = Product()
+        product._state.db = "inventory"
+        assert app_router.allow_relation(product, Warehouse()) is True
+        assert app_router.allow_relation(product, Category()) is False
+
+    @pytest.mark.parametrize(
+        ("db", "app_label", "allowed"),
+        [
+            ("inventory", "inventory", True),
+            ("orders", "orders", True),
+            ("default", "catalog", True),
+            ("default", "auth", True),
+            ("default", "inventory", False),
+            ("default", "orders", False),
+            ("inventory", "orders", False),
+            ("orders", "catalog", False),
+            ("orders", "auth", False),
+            ("orders", "contenttypes", False),
+            ("inventory", "django_appdb", False),
+        ],
+    )
+    def test_migrations_only_on_the_apps_own_alias(self, app_router, db, app_label, allowed):
+        assert app_router.allow_migrate(db, app_label) is allowed
+        assert router.allow_migrate(db, app_label) is allowed
+
+    def test_aliases_no_app_uses_are_left_to_other_routers(self, app_router):
+        assert app_router.allow_migrate("replica", "catalog") is None
+
+    def test_decisions_are_lookups_not_parsing(self, app_router, monkeypatch):
+        def boom(*args, **kwargs):
+            raise AssertionError("parsed on a routing call")
+
+        monkeypatch.setattr("django_appdb.dburls.parse_url", boom)
+        monkeypatch.setattr("django_appdb.discovery.declare", boom)
+        monkeypatch.setattr("dj_database_url.parse", boom)
+        for _ in range(3):
+            app_router.db_for_read(Order)
+            app_router.db_for_write(Warehouse)
+            app_router.allow_migrate("orders", "orders")
+            app_router.allow_relation(Order(), OrderLine())
+
+
+class TestInstallation:
+    def test_installed_once_automatically(self):
+        assert len(installed()) == 1
+
+    def test_stays_installed_after_routers_are_overridden(self):
+        class Other:
+            def db_for_read(self, model, **hints):
+                return None
+
+        with override_settings(DATABASE_ROUTERS=[Other()]):
+            assert isinstance(router.routers[0], Other)
+            assert len(installed()) == 1
+        assert len(installed()) == 1
+        assert router.db_for_write(Order) == "orders"
+
+    def test_setting_turns_automatic_install_off(self):
+        with override_settings(APPDB_INSTALL_ROUTER=False):
+            assert installed() == []
+            assert router.db_for_write(Order) == "default"
+        assert len(installed()) == 1
+
+    def test_listed_router_keeps_its_position(self):
+        class First:
+            pass
+
+        routers = [First(), "django_appdb.routers.AppDatabaseRouter", First()]
+        with override_settings(DATABASE_ROUTERS=routers):
+            assert [type(r).__name__ for r in router.routers] == ["First", "AppDatabaseRouter", "First"]
