@@ -3,7 +3,8 @@
 An app's database URL comes from, in order:
 
 1. the environment variable ``<APP_LABEL>_DATABASE_URL`` (an empty or blank
-   value counts as unset);
+   value counts as unset). It replaces everything ``database.py`` declares;
+   put driver options in its query string (``?sslmode=require``);
 2. ``DATABASE_URL`` (or ``DATABASE_ALIAS``) in the app's ``database.py``;
 3. the project default, ``DATABASES["default"]``.
 """
@@ -161,8 +162,9 @@ def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> 
     var = env_var_name(label)
     env_value = environ.get(var, "").strip()
     if env_value:
-        return Declaration(label, var, "env", url=env_value, alias=values.get("DATABASE_ALIAS"),
-                           options=options, module_path=module_path)
+        # The variable replaces the whole declaration: options written for the
+        # module's database (SQLite's ``timeout``, say) may not suit another.
+        return Declaration(label, var, "env", url=env_value, module_path=module_path)
     if module is not None and ("DATABASE_URL" in values or "DATABASE_ALIAS" in values):
         return Declaration(label, module.__name__, "module", url=values.get("DATABASE_URL", "").strip() or None,
                            alias=values.get("DATABASE_ALIAS"), options=options, module_path=module_path)

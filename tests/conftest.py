@@ -97,4 +97,41 @@ def sqlite_tables(path: Path) -> set[str]:
     import sqlite3
 
     with sqlite3.connect(path) as conn:
-        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        return {row[0] for row in rows}
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> Iterator[Callable[[str], str]]:
+    """Return a factory that creates a fresh PostgreSQL database and returns its URL.
+
+    Names derive from APPDB_TEST_POSTGRES_URL's database name; every database
+    created is dropped afterwards.
+    """
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(postgres_url)
+    created: list[str] = []
+    maintenance = base.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+
+    def factory(suffix: str) -> str:
+        name = f"{base.database}_{suffix}_{uuid.uuid4().hex[:6]}"
+        with psycopg.connect(maintenance, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return base.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+
+    yield factory
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_tables(url: str) -> set[str]:
+    """Return the table names in a PostgreSQL database's public schema, read directly."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    return {row[0] for row in rows}

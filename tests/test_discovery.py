@@ -94,8 +94,9 @@ def test_declaration_records_source_kinds(make_app):
     )
 
 
-def test_module_options_still_apply_when_env_var_sets_the_url(make_app):
-    app = make_app("opts", 'DATABASE_URL = "sqlite:////tmp/a.db"\nCONN_MAX_AGE = 60\n')
-    declaration = declare(app, {"OPTS_DATABASE_URL": "sqlite:////tmp/b.db"})
-    assert declaration.url == "sqlite:////tmp/b.db"
-    assert declaration.options == {"CONN_MAX_AGE": 60}
+def test_env_var_replaces_the_whole_module_declaration(make_app):
+    body = 'DATABASE_URL = "sqlite:////tmp/a.db"\nDATABASE_ALIAS = "a"\nDATABASE_OPTIONS = {"timeout": 5}\n'
+    declaration = declare(make_app("opts", body), {"OPTS_DATABASE_URL": "postgres://u@h/b?sslmode=require"})
+    assert declaration.url == "postgres://u@h/b?sslmode=require"
+    assert declaration.alias is None
+    assert declaration.options == {}
