@@ -87,8 +87,9 @@ def test_module_options_reach_the_settings(make_app, databases, tmp_path):
 
 
 def test_url_query_options_and_module_options_merge(make_app, databases):
-    app = make_app("q", 'DATABASE_OPTIONS = {"connect_timeout": 3}\n')
-    result = plan([app], databases, environ={"Q_DATABASE_URL": "postgres://u@h/q?sslmode=require"})
+    body = 'DATABASE_URL = "postgres://u@h/q?sslmode=require"\nDATABASE_OPTIONS = {"connect_timeout": 3}\n'
+    app = make_app("q", body)
+    result = plan([app], databases, environ={})
     assert result.new_databases["q"]["OPTIONS"] == {"sslmode": "require", "connect_timeout": 3}
 
 
