@@ -50,3 +50,15 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., SimpleNamespace]]:
     for name in created:
         for key in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
             del sys.modules[key]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> Iterator[None]:
+    """Close SQLAlchemy's pooled connections before the test databases are destroyed.
+
+    PostgreSQL refuses to drop a database that still has sessions.
+    """
+    yield
+    engines = sys.modules.get("django_appdb.engines")
+    if engines is not None:
+        engines.close_all_engines()
