@@ -10,6 +10,8 @@ an alias share its engine.
   ones the engine was built from (a tuple comparison: no connection, no
   lock). When Django changes them -- it renames ``NAME`` when it creates the
   test databases -- the stale engine is disposed and a new one is built.
+  The stale engine then refuses new connections (:class:`StaleEngineError`),
+  so a reference kept from before never reaches the old database.
 * **Threads.** Engines are shared by all threads; building one takes a
   lock, so 32 threads asking at once build exactly one.
 * **Event loops.** An async engine's pooled connections belong to the event
@@ -37,6 +39,7 @@ from django.apps import apps
 from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils.connection import ConnectionDoesNotExist
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -50,6 +53,7 @@ __all__ = [
     "AsyncEngineHandler",
     "EngineDoesNotExist",
     "EngineHandler",
+    "StaleEngineError",
     "aclose_all_engines",
     "async_engines",
     "close_all_engines",
@@ -82,6 +86,31 @@ def _fingerprint(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
         # A copy, so a later in-place edit of OPTIONS compares unequal.
         values[_OPTIONS_INDEX] = dict(options)
     return tuple(values)
+
+
+class StaleEngineError(RuntimeError):
+    """An engine built for settings Django no longer uses was asked for a new connection."""
+
+
+def _refuse_new_connections(engine: Any, alias: str) -> None:
+    """Make a stale engine raise :class:`StaleEngineError` instead of connecting.
+
+    A reference kept from before Django switched the alias (to its test
+    database, say) would otherwise keep reaching the old database. The check
+    runs before the driver connects, so not even an empty SQLite file is
+    created. Connections already checked out finish their work.
+    """
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    shown = repr(sync_engine.url)  # SQLAlchemy masks the password
+
+    def refuse(*args: Any) -> None:
+        raise StaleEngineError(
+            f"django_appdb: this engine ({shown}) was built for settings that database alias {alias!r} no "
+            "longer has, so it opens no new connection. Call get_engine(), get_sessionmaker() or "
+            "get_app_session() again rather than keeping engines or session factories."
+        )
+
+    event.listen(sync_engine, "do_connect", refuse)
 
 
 class EngineDoesNotExist(ConnectionDoesNotExist, LookupError):
@@ -239,6 +268,7 @@ class _BaseEngineHandler(Generic[EngineT]):
                     return record
                 del self._records[key]
                 self._retire(record)
+                _refuse_new_connections(record.engine, alias)
             engine = self.create_engine(alias, settings_dict, connection.vendor)
             record = _Record(alias, engine, settings_dict, root, loop)
             self._records[key] = record

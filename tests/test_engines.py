@@ -34,7 +34,7 @@ from django_appdb import (
     get_engine,
 )
 from django_appdb.databases import state
-from django_appdb.engines import AsyncEngineHandler, EngineHandler, async_engines, engines
+from django_appdb.engines import AsyncEngineHandler, EngineHandler, StaleEngineError, async_engines, engines
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASES = ["default", "inventory", "orders"]
@@ -129,12 +129,49 @@ def test_engine_follows_an_in_place_settings_change(add_alias, tmp_path):
     second = handler[alias]
     assert second is not first
     assert second.url.database == str(tmp_path / "two.sqlite3")
-    # The stale engine was disposed: its pooled connection is closed.
+    # The stale engine was disposed: its pooled connection is closed, and it
+    # opens no new one (not even an empty SQLite file).
     assert first.pool.checkedin() == 0
-    assert handler[alias] is second
+    connections[alias].settings_dict["NAME"] = str(tmp_path / "three.sqlite3")
+    third = handler[alias]
+    with pytest.raises(StaleEngineError, match="'scratch'"):
+        second.connect()
+    assert not (tmp_path / "two.sqlite3").exists()
+    assert handler[alias] is third
+    with third.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert (tmp_path / "three.sqlite3").exists()
+    second = third
 
     connections[alias].settings_dict["OPTIONS"]["timeout"] = 3
     assert handler[alias] is not second
+
+
+def test_async_engine_follows_a_settings_change_within_its_loop(add_alias, tmp_path):
+    from django_appdb import engines as engines_module
+
+    alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "one.sqlite3"))
+
+    async def main() -> None:
+        handler = AsyncEngineHandler()
+        first = handler[alias]
+        async with first.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        assert first.sync_engine.pool.checkedin() == 1
+        connections[alias].settings_dict["NAME"] = str(tmp_path / "two.sqlite3")
+        second = handler[alias]
+        assert second is not first
+        assert second.url.database == str(tmp_path / "two.sqlite3")
+        # The stale engine is disposed by a task on this loop.
+        await asyncio.gather(*engines_module._pending)
+        assert first.sync_engine.pool.checkedin() == 0
+        with pytest.raises(StaleEngineError):
+            async with first.connect():
+                pass
+        await handler.aclose_all()
+
+    asyncio.run(main())
+    assert not (tmp_path / "two.sqlite3").exists()
 
 
 def test_engine_follows_a_replaced_settings_dict(add_alias, tmp_path):
@@ -153,7 +190,8 @@ def test_engine_follows_django_to_the_test_database_and_back(add_alias, tmp_path
     real = str(tmp_path / "real.sqlite3")
     alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=real, TEST={"MIGRATE": False})
     handler = EngineHandler()
-    assert handler[alias].url.database == real
+    before = handler[alias]
+    assert before.url.database == real
     creation = connections[alias].creation
     with django_db_blocker.unblock():
         test_name = creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
@@ -165,6 +203,9 @@ def test_engine_follows_django_to_the_test_database_and_back(add_alias, tmp_path
                 tables = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
             # Django created the tables in the test database: SQLAlchemy sees them.
             assert "inventory_warehouse" in tables
+            # An engine kept from before cannot reach the real database.
+            with pytest.raises(StaleEngineError):
+                before.connect()
         finally:
             creation.destroy_test_db(real, verbosity=0)
     assert handler[alias].url.database == real
