@@ -257,6 +257,11 @@ class _BaseEngineHandler(Generic[EngineT]):
         with self._lock:
             record = self._records.get(key)
             if alias not in connections.settings:
+                if record is not None:
+                    # The alias was removed from Django's settings.
+                    del self._records[key]
+                    self._retire(record)
+                    _refuse_new_connections(record.engine, alias)
                 raise self.exception_class(alias, list(connections.settings))
             connection = connections[alias]
             settings_dict = connection.settings_dict
@@ -409,6 +414,10 @@ class AsyncEngineHandler(_BaseEngineHandler[AsyncEngine]):
 
     def _adopt(self, key: Hashable, record: _Record) -> None:
         self._prune_closed_loops()
+        if getattr(record.loop, "_asyncgens_shutdown_called", False):
+            # Built while the loop is already shutting down: too late to
+            # watch it; close_all_engines() or the next build disposes it.
+            return
         # An async generator started in the loop is closed by the loop's
         # shutdown_asyncgens() while the loop still runs: the one moment a
         # loop's connections can still be closed properly.

@@ -134,6 +134,15 @@ def driver_for(vendor: str, is_async: bool, *, alias: str = "?", settings_dict: 
         except ImportError as exc:
             failures.append(f"{driver.module}: {exc}")
             continue
+        if is_async:
+            try:
+                # SQLAlchemy's asyncio support runs on greenlet.
+                importer("greenlet")
+            except ImportError as exc:
+                raise _error(
+                    alias, settings_dict, f"async SQLAlchemy engines need greenlet ({mask_text(str(exc))}).",
+                    "Install it: pip install 'greenlet' (or 'django-appdb[async]').",
+                ) from None
         return driver
     packages = " or ".join(f"pip install {driver.package!r}" for driver in candidates)
     if vendor == "sqlite" and not is_async:

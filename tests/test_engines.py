@@ -174,6 +174,18 @@ def test_async_engine_follows_a_settings_change_within_its_loop(add_alias, tmp_p
     assert not (tmp_path / "two.sqlite3").exists()
 
 
+def test_an_alias_removed_from_django_loses_its_engine(add_alias, tmp_path):
+    alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "one.sqlite3"))
+    handler = EngineHandler()
+    engine = handler[alias]
+    connections.settings.pop(alias)
+    with pytest.raises(EngineDoesNotExist, match="'scratch'"):
+        handler[alias]
+    assert handler.all(initialized_only=True) == []
+    with pytest.raises(StaleEngineError):
+        engine.connect()
+
+
 def test_engine_follows_a_replaced_settings_dict(add_alias, tmp_path):
     alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "one.sqlite3"))
     handler = EngineHandler()

@@ -245,6 +245,17 @@ def test_missing_driver_names_the_package_to_install(vendor, is_async, package):
     assert "'shop'" in message and PASSWORD not in message
 
 
+def test_async_engines_without_greenlet_say_what_to_install():
+    def importer(module: str) -> None:
+        if module == "greenlet":
+            raise ImportError("No module named 'greenlet'")
+
+    with pytest.raises(ImproperlyConfigured, match="pip install 'greenlet'"):
+        sqla.derive_spec("shop", settings(), "postgresql", is_async=True, importer=importer)
+    # Sync engines do not need it.
+    assert sqla.derive_spec("shop", settings(), "postgresql", is_async=False, importer=importer)
+
+
 def test_real_missing_mysqlclient_is_reported():
     try:
         import MySQLdb  # noqa: F401
