@@ -11,10 +11,21 @@ __all__ = [
     "AppDatabase",
     "AppDatabaseConfigError",
     "AppDatabaseRouter",
+    "EngineDoesNotExist",
+    "aclose_all_engines",
     "app_databases",
+    "close_all_engines",
     "discover_all_app_databases",
     "discover_app_database",
     "get_app_database",
+    "get_app_session",
+    "get_async_engine",
+    "get_async_sessionmaker",
+    "get_engine",
+    "get_session",
+    "get_sessionmaker",
+    "get_sync_app_session",
+    "get_sync_session",
     "mask_url",
 ]
 
@@ -24,10 +35,21 @@ _EXPORTS = {
     "AppDatabase": "databases",
     "AppDatabaseConfigError": "exceptions",
     "AppDatabaseRouter": "routers",
+    "EngineDoesNotExist": "engines",
+    "aclose_all_engines": "engines",
     "app_databases": "databases",
     "discover_all_app_databases": "discovery",
     "discover_app_database": "discovery",
+    "close_all_engines": "engines",
     "get_app_database": "databases",
+    "get_app_session": "sessions",
+    "get_async_engine": "engines",
+    "get_async_sessionmaker": "sessions",
+    "get_engine": "engines",
+    "get_session": "sessions",
+    "get_sessionmaker": "sessions",
+    "get_sync_app_session": "sessions",
+    "get_sync_session": "sessions",
     "mask_url": "dburls",
 }
 
@@ -35,8 +57,23 @@ if TYPE_CHECKING:
     from .databases import AppDatabase, app_databases, get_app_database
     from .dburls import mask_url
     from .discovery import discover_all_app_databases, discover_app_database
+    from .engines import (
+        EngineDoesNotExist,
+        aclose_all_engines,
+        close_all_engines,
+        get_async_engine,
+        get_engine,
+    )
     from .exceptions import AppDatabaseConfigError
     from .routers import AppDatabaseRouter
+    from .sessions import (
+        get_app_session,
+        get_async_sessionmaker,
+        get_session,
+        get_sessionmaker,
+        get_sync_app_session,
+        get_sync_session,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -135,3 +135,15 @@ def pg_tables(url: str) -> set[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
     return {row[0] for row in rows}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> Iterator[None]:
+    """Close SQLAlchemy's pooled connections before the test databases are destroyed.
+
+    PostgreSQL refuses to drop a database that still has sessions.
+    """
+    yield
+    engines = sys.modules.get("django_appdb.engines")
+    if engines is not None:
+        engines.close_all_engines()

@@ -11,6 +11,18 @@ EXPECTED = {
     "discover_app_database",
     "get_app_database",
     "mask_url",
+    # SQLAlchemy engines and sessions
+    "EngineDoesNotExist",
+    "aclose_all_engines",
+    "close_all_engines",
+    "get_app_session",
+    "get_async_engine",
+    "get_async_sessionmaker",
+    "get_engine",
+    "get_session",
+    "get_sessionmaker",
+    "get_sync_app_session",
+    "get_sync_session",
 }
 
 

@@ -1,0 +1,573 @@
+"""The SQLAlchemy engine registry: one engine per Django database alias, built on first use.
+
+Modelled on Django's connection handler (``django.utils.connection``):
+``engines["orders"]`` returns the sync engine of the ``orders`` alias,
+building it from ``django.db.connections["orders"].settings_dict`` the first
+time; an unknown alias raises :class:`EngineDoesNotExist`. Apps that share
+an alias share its engine.
+
+* **Follows Django.** Each look-up compares the alias's settings with the
+  ones the engine was built from (a tuple comparison: no connection, no
+  lock). When Django changes them -- it renames ``NAME`` when it creates the
+  test databases -- the stale engine is disposed and a new one is built.
+  The stale engine then refuses new connections (:class:`StaleEngineError`),
+  so a reference kept from before never reaches the old database.
+* **Threads.** Engines are shared by all threads; building one takes a
+  lock, so 32 threads asking at once build exactly one.
+* **Event loops.** An async engine's pooled connections belong to the event
+  loop that opened them, so :data:`async_engines` keeps one engine per alias
+  *per running loop*, and disposes it while that loop shuts down
+  (``asyncio.run()`` and ``asgiref``'s ``async_to_sync`` both do this).
+* **Fork.** A forked child never reuses the parent's pooled connections: its
+  sync engines get fresh pools (``Engine.dispose(close=False)``, which leaves
+  the parent's connections alone) and its async engines are forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import operator
+import os
+import threading
+import weakref
+from collections.abc import Hashable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+from django.apps import apps
+from django.core.signals import setting_changed
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.utils.connection import ConnectionDoesNotExist
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import sqla
+from .conf import conf
+from .databases import state
+from .discovery import MODULE_NAME
+from .exceptions import AppDatabaseConfigError
+
+__all__ = [
+    "AsyncEngineHandler",
+    "EngineDoesNotExist",
+    "EngineHandler",
+    "StaleEngineError",
+    "aclose_all_engines",
+    "async_engines",
+    "close_all_engines",
+    "engines",
+    "get_async_engine",
+    "get_engine",
+]
+
+logger = logging.getLogger(__name__)
+
+EngineT = TypeVar("EngineT", Engine, AsyncEngine)
+
+# The settings an engine is built from. A change to any of them, in place or
+# by replacing the dict, makes the engine stale.
+_KEYS = ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS", "CONN_HEALTH_CHECKS", "CONN_MAX_AGE")
+_OPTIONS_INDEX = _KEYS.index("OPTIONS")
+# Django fills in every key, so the hot path can use a C-level getter and
+# leave dicts with missing keys (KeyError) to the slow path.
+_current_values = operator.itemgetter(*_KEYS)
+
+# How long close_all_engines() waits for another thread's event loop to
+# close an engine's connections before giving up on closing them.
+_CROSS_THREAD_TIMEOUT = 30.0
+
+
+def _fingerprint(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
+    values = [settings_dict.get(key) for key in _KEYS]
+    options = values[_OPTIONS_INDEX]
+    if isinstance(options, dict):
+        # A copy, so a later in-place edit of OPTIONS compares unequal.
+        values[_OPTIONS_INDEX] = dict(options)
+    return tuple(values)
+
+
+class StaleEngineError(RuntimeError):
+    """An engine built for settings Django no longer uses was asked for a new connection."""
+
+
+def _refuse_new_connections(engine: Any, alias: str) -> None:
+    """Make a stale engine raise :class:`StaleEngineError` instead of connecting.
+
+    A reference kept from before Django switched the alias (to its test
+    database, say) would otherwise keep reaching the old database. The check
+    runs before the driver connects, so not even an empty SQLite file is
+    created. Connections already checked out finish their work.
+    """
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    shown = repr(sync_engine.url)  # SQLAlchemy masks the password
+
+    def refuse(*args: Any) -> None:
+        raise StaleEngineError(
+            f"django_appdb: this engine ({shown}) was built for settings that database alias {alias!r} no "
+            "longer has, so it opens no new connection. Call get_engine(), get_sessionmaker() or "
+            "get_app_session() again rather than keeping engines or session factories."
+        )
+
+    event.listen(sync_engine, "do_connect", refuse)
+
+
+class EngineDoesNotExist(ConnectionDoesNotExist, LookupError):
+    """There is no database alias of that name in ``DATABASES``."""
+
+    def __init__(self, alias: str, known: list[str]) -> None:
+        self.alias = alias
+        self.known = known
+        super().__init__(
+            f"The database alias {alias!r} doesn't exist, so it has no SQLAlchemy engine. "
+            f"Known aliases: {', '.join(known) or '(none)'}."
+        )
+
+
+def app_alias(app_label: str) -> str:
+    """Return the database alias of an installed app; ``"default"`` names the default database.
+
+    Raise ``LookupError`` listing the installed labels for any other label:
+    unlike discovery, which falls back to the default database, an engine for
+    a misspelt label would silently write to the wrong database.
+    """
+    alias = state.aliases.get(app_label)
+    if alias is not None:
+        return alias
+    if app_label == DEFAULT_DB_ALIAS:
+        return DEFAULT_DB_ALIAS
+    known = ", ".join(sorted(state.aliases)) or "(none: is django_appdb in INSTALLED_APPS?)"
+    raise LookupError(
+        f"No installed app with label {app_label!r}, so it has no SQLAlchemy engine. "
+        f"Known labels: {known}. Use 'default' for the default database."
+    )
+
+
+def _module_of(label: str) -> str:
+    try:
+        return f"module {apps.get_app_config(label).name}.{MODULE_NAME}"
+    except LookupError:
+        return f"app {label!r}"
+
+
+def engine_options(alias: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the global and the per-app SQLAlchemy engine options for ``alias``.
+
+    The per-app options merge the ``SQLALCHEMY_ENGINE_OPTIONS`` of every app
+    on the alias; two apps giving one key different values is an error,
+    since they share one engine.
+    """
+    global_options = conf.SQLALCHEMY_ENGINE_OPTIONS
+    if not isinstance(global_options.get("connect_args", {}), Mapping):
+        raise AppDatabaseConfigError(
+            "*", "settings.APPDB_SQLALCHEMY_ENGINE_OPTIONS", "'connect_args' must be a dict."
+        )
+    merged: dict[str, Any] = {}
+    merged_args: dict[str, Any] = {}
+    owners: dict[str, str] = {}
+
+    def put(target: dict[str, Any], slot: str, value: Any, name: str, label: str) -> None:
+        if slot in target and target[slot] != value:
+            # Values are not shown: connect_args may hold credentials.
+            raise AppDatabaseConfigError(
+                label, _module_of(label),
+                f"SQLALCHEMY_ENGINE_OPTIONS {name} differs from app '{owners[name]}', which shares the "
+                f"database alias {alias!r} and so the same engine.",
+                "Give both apps the same value, or set it once in APPDB_SQLALCHEMY_ENGINE_OPTIONS.",
+            )
+        target[slot] = value
+        owners.setdefault(name, label)
+
+    for label, record in sorted(state.records.items()):
+        if record.alias != alias:
+            continue
+        for key, value in record.engine_options.items():
+            if key != "connect_args":
+                put(merged, key, value, repr(key), label)
+                continue
+            if not isinstance(value, Mapping):
+                raise AppDatabaseConfigError(
+                    label, _module_of(label), "SQLALCHEMY_ENGINE_OPTIONS['connect_args'] must be a dict."
+                )
+            for arg, item in value.items():
+                put(merged_args, arg, item, f"['connect_args'][{arg!r}]", label)
+    if merged_args:
+        merged["connect_args"] = merged_args
+    return global_options, merged
+
+
+class _Record:
+    """One built engine, the settings it was built from, and what hangs off it."""
+
+    __slots__ = ("alias", "engine", "fingerprint", "guard", "loop", "root", "sessionmaker", "settings", "watching")
+
+    def __init__(self, alias: str, engine: Any, settings: Mapping[str, Any], root: Any,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.alias = alias
+        self.engine = engine
+        # The dict Django mutates in place, and the one in connections.settings.
+        self.settings = settings
+        self.root = root
+        self.fingerprint = _fingerprint(settings)
+        # Filled in by django_appdb.sessions on first use.
+        self.sessionmaker: Any = None
+        self.loop = loop
+        self.guard: Any = None
+        self.watching = False
+
+    def __repr__(self) -> str:
+        return f"<engine record {self.alias!r} {self.engine!r}>"
+
+
+_handlers: weakref.WeakSet[_BaseEngineHandler[Any]] = weakref.WeakSet()
+# Pools and loop guards inherited across fork, kept referenced so that the
+# garbage collector never closes the parent's connections or wakes its loops.
+_fork_orphans: list[Any] = []
+
+
+class _BaseEngineHandler(Generic[EngineT]):
+    """What the sync and async registries share: settings, building, option merging."""
+
+    is_async = False
+    exception_class = EngineDoesNotExist
+
+    def __init__(self) -> None:
+        self._records: dict[Hashable, _Record] = {}
+        self._lock = threading.RLock()
+        _handlers.add(self)
+
+    @property
+    def settings(self) -> Mapping[str, Mapping[str, Any]]:
+        """Return Django's database settings by alias (``connections.settings``)."""
+        return connections.settings
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(connections.settings)
+
+    def __contains__(self, alias: object) -> bool:
+        return alias in connections.settings
+
+    def __repr__(self) -> str:
+        built = sorted({record.alias for record in self._records.values()})
+        return f"<{type(self).__name__} built={built}>"
+
+    def _refresh(self, key: Hashable, alias: str, loop: asyncio.AbstractEventLoop | None = None) -> _Record:
+        """Return an up-to-date record for ``key``, building its engine if needed (slow path)."""
+        with self._lock:
+            record = self._records.get(key)
+            if alias not in connections.settings:
+                if record is not None:
+                    # The alias was removed from Django's settings.
+                    del self._records[key]
+                    self._retire(record)
+                    _refuse_new_connections(record.engine, alias)
+                raise self.exception_class(alias, list(connections.settings))
+            connection = connections[alias]
+            settings_dict = connection.settings_dict
+            root = connections.settings.get(alias)
+            if record is not None:
+                if record.root is root and record.fingerprint == _fingerprint(settings_dict):
+                    # Another thread rebuilt it first, or the dict lacks a key
+                    # the fast check needs: nothing changed.
+                    return record
+                del self._records[key]
+                self._retire(record)
+                _refuse_new_connections(record.engine, alias)
+            engine = self.create_engine(alias, settings_dict, connection.vendor)
+            record = _Record(alias, engine, settings_dict, root, loop)
+            self._records[key] = record
+            self._adopt(key, record)
+            return record
+
+    def create_engine(self, alias: str, settings_dict: Mapping[str, Any], vendor: str) -> EngineT:
+        """Return a new engine for ``alias`` from its Django settings and the engine options."""
+        spec = sqla.derive_spec(alias, settings_dict, vendor, is_async=self.is_async)
+        sqla.apply_options(spec, *engine_options(alias))
+        logger.debug("Creating %s engine for database alias %r: %r", "async" if self.is_async else "sync",
+                     alias, spec.url)
+        return sqla.create(spec)  # type: ignore[return-value]
+
+    def _adopt(self, key: Hashable, record: _Record) -> None:
+        """Set up a freshly built record (the async registry watches its loop)."""
+
+    def _retire(self, record: _Record) -> None:
+        raise NotImplementedError
+
+    def _after_fork_in_child(self) -> None:
+        raise NotImplementedError
+
+
+class EngineHandler(_BaseEngineHandler[Engine]):
+    """Sync SQLAlchemy engines by Django database alias, built on first use."""
+
+    def _record(self, alias: str) -> _Record:
+        record = self._records.get(alias)
+        if record is not None:
+            # The hot path, inlined: is this still the settings dict Django
+            # uses for the alias, holding the values the engine was built from?
+            try:
+                if connections.settings.get(alias) is record.root and (
+                    _current_values(record.settings) == record.fingerprint
+                ):
+                    return record
+            except KeyError:
+                pass
+        return self._refresh(alias, alias)
+
+    def __getitem__(self, alias: str) -> Engine:
+        """Return the engine of ``alias``; raise :class:`EngineDoesNotExist` for an unknown alias."""
+        return self._record(alias).engine
+
+    def all(self, initialized_only: bool = False) -> list[Engine]:
+        """Return the engine of every alias, or only those already built."""
+        if initialized_only:
+            return [record.engine for record in list(self._records.values())]
+        return [self[alias] for alias in self]
+
+    def _retire(self, record: _Record) -> None:
+        record.engine.dispose()
+
+    def close_all(self) -> None:
+        """Close the pooled connections of every engine built so far, and forget the engines.
+
+        Engines are built again on next use. Nothing is opened.
+        """
+        with self._lock:
+            records = list(self._records.values())
+            self._records.clear()
+        for record in records:
+            record.engine.dispose()
+
+    async def aclose_all(self) -> None:
+        """Do :meth:`close_all` in a worker thread, leaving the event loop free."""
+        await asyncio.to_thread(self.close_all)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()
+        for record in self._records.values():
+            # The old pool stays referenced so that no finalizer in the child
+            # ever touches the parent's connections; the child gets a new one.
+            _fork_orphans.append(record.engine.pool)
+            record.engine.dispose(close=False)
+
+
+def _in_thread(function: Any) -> concurrent.futures.Future[Any]:
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="django_appdb-dispose").start()
+    return future
+
+
+# Tasks scheduled to dispose engines, kept alive until they finish.
+_pending: set[asyncio.Task[Any]] = set()
+
+
+class AsyncEngineHandler(_BaseEngineHandler[AsyncEngine]):
+    """Async SQLAlchemy engines by Django database alias, one per running event loop.
+
+    Look-ups must happen inside a running event loop: a pooled async
+    connection belongs to the loop that opened it. Each engine is disposed
+    while its loop shuts down (``loop.shutdown_asyncgens()``, which
+    ``asyncio.run()``, ``asyncio.Runner`` and ``asgiref`` call).
+    """
+
+    is_async = True
+
+    def _record(self, alias: str) -> _Record:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                f"django_appdb: the async SQLAlchemy engine of {alias!r} needs a running event loop, since "
+                "its pooled connections belong to one loop. Get it from a coroutine (async def), or use the "
+                "sync get_engine() outside event loops."
+            ) from None
+        key = (alias, loop)
+        record = self._records.get(key)
+        if record is not None:
+            try:
+                if connections.settings.get(alias) is record.root and (
+                    _current_values(record.settings) == record.fingerprint
+                ):
+                    return record
+            except KeyError:
+                pass
+        return self._refresh(key, alias, loop)
+
+    def __getitem__(self, alias: str) -> AsyncEngine:
+        """Return the engine of ``alias`` for the running loop; raise :class:`EngineDoesNotExist` if unknown."""
+        return self._record(alias).engine
+
+    def all(self, initialized_only: bool = False) -> list[AsyncEngine]:
+        """Return the engine of every alias for the running loop, or only those already built."""
+        if initialized_only:
+            loop = asyncio.get_running_loop()
+            return [record.engine for record in list(self._records.values()) if record.loop is loop]
+        return [self[alias] for alias in self]
+
+    def _adopt(self, key: Hashable, record: _Record) -> None:
+        self._prune_closed_loops()
+        if getattr(record.loop, "_asyncgens_shutdown_called", False):
+            # Built while the loop is already shutting down: too late to
+            # watch it; close_all_engines() or the next build disposes it.
+            return
+        # An async generator started in the loop is closed by the loop's
+        # shutdown_asyncgens() while the loop still runs: the one moment a
+        # loop's connections can still be closed properly.
+        guard = self._watch(key, record)
+        record.guard = guard
+        record.watching = True
+        try:
+            guard.__anext__().send(None)
+        except StopIteration:
+            pass
+
+    async def _watch(self, key: Hashable, record: _Record) -> Any:
+        try:
+            yield
+        finally:
+            if record.watching:
+                record.watching = False
+                with self._lock:
+                    if self._records.get(key) is record:
+                        del self._records[key]
+                await record.engine.dispose()
+
+    def _prune_closed_loops(self) -> None:
+        # Loops closed without shutdown_asyncgens() (loop.close() by hand).
+        stale = [key for key, record in self._records.items() if record.loop is not None and record.loop.is_closed()]
+        for key in stale:
+            self._retire(self._records.pop(key))
+
+    def _retire(self, record: _Record) -> concurrent.futures.Future[Any] | asyncio.Future[Any] | None:
+        """Dispose of ``record``'s engine on a loop where its connections can be closed."""
+        record.watching = False
+        # Its loop finalizes the dropped guard, which now does nothing.
+        record.guard = None
+        engine = record.engine
+        loop = record.loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            # psycopg and aiosqlite connections can be closed from any loop.
+            return _in_thread(lambda: asyncio.run(engine.dispose()))
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            task = loop.create_task(engine.dispose())
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+            return task
+        return asyncio.run_coroutine_threadsafe(engine.dispose(), loop)
+
+    def _take_all(self) -> list[_Record]:
+        with self._lock:
+            records = list(self._records.values())
+            self._records.clear()
+        return records
+
+    def close_all(self) -> None:
+        """Close the pooled connections of every async engine, on every loop, and forget the engines.
+
+        Engines of a loop running in another thread are closed on that loop;
+        those of the running loop (when called from sync code inside it) are
+        closed by a task scheduled on it; the rest in a worker thread.
+        """
+        for record in self._take_all():
+            outcome = self._retire(record)
+            if isinstance(outcome, concurrent.futures.Future):
+                try:
+                    outcome.result(timeout=_CROSS_THREAD_TIMEOUT)
+                except Exception as exc:
+                    logger.warning("Could not close the async engine of %r: %r", record.alias, exc)
+
+    async def aclose_all(self) -> None:
+        """Close the pooled connections of every async engine, on every loop, and forget the engines."""
+        loop = asyncio.get_running_loop()
+        for record in self._take_all():
+            if record.loop is loop:
+                record.watching = False
+                record.guard = None
+                await record.engine.dispose()
+                continue
+            outcome = self._retire(record)
+            if isinstance(outcome, concurrent.futures.Future):
+                try:
+                    await asyncio.wrap_future(outcome)
+                except Exception as exc:
+                    logger.warning("Could not close the async engine of %r: %r", record.alias, exc)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()
+        # The parent's loops cannot run in the child: forget their engines.
+        for record in self._records.values():
+            record.watching = False
+            _fork_orphans.extend((record.guard, record.engine.sync_engine.pool))
+            record.engine.sync_engine.dispose(close=False)
+        self._records.clear()
+
+
+engines = EngineHandler()
+"""Sync SQLAlchemy engines by Django database alias: ``engines["orders"]``."""
+
+async_engines = AsyncEngineHandler()
+"""Async SQLAlchemy engines by Django database alias, for the running loop: ``async_engines["orders"]``."""
+
+
+def get_engine(app_label: str) -> Engine:
+    """Return the sync SQLAlchemy engine of ``app_label``'s database.
+
+    ``"default"`` names the default database. Raise ``LookupError`` for a
+    label that is not installed.
+    """
+    return engines._record(app_alias(app_label)).engine
+
+
+def get_async_engine(app_label: str) -> AsyncEngine:
+    """Return the async SQLAlchemy engine of ``app_label``'s database, for the running event loop.
+
+    Raise ``RuntimeError`` outside a running loop and ``LookupError`` for a
+    label that is not installed.
+    """
+    return async_engines._record(app_alias(app_label)).engine
+
+
+def close_all_engines() -> None:
+    """Close every pooled connection of every engine, sync and async, and forget the engines.
+
+    Callable from sync code, including at shutdown. Engines are rebuilt on
+    next use.
+    """
+    for handler in list(_handlers):
+        handler.close_all()
+
+
+async def aclose_all_engines() -> None:
+    """Close every pooled connection of every engine, sync and async, and forget the engines."""
+    for handler in list(_handlers):
+        await handler.aclose_all()
+
+
+def _after_fork_in_child() -> None:
+    for handler in list(_handlers):
+        handler._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+_RECEIVER_UID = "django_appdb.engines"
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("DATABASES", "APPDB_SQLALCHEMY_ENGINE_OPTIONS"):
+        close_all_engines()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid=_RECEIVER_UID)

@@ -1,0 +1,169 @@
+"""SQLAlchemy sessions bound to each app's database, sync and async.
+
+``get_app_session(label)`` and ``get_sync_app_session(label)`` are units of
+work: they commit when the block exits cleanly, roll back when it raises,
+and always close the session, returning its connection to the pool.
+
+Session factories are built once per engine with ``expire_on_commit=False``,
+so objects loaded in a block stay readable after it has committed and
+closed (an async session cannot lazily reload them).
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+
+from .engines import app_alias, async_engines, engines
+
+__all__ = [
+    "AppSession",
+    "AsyncAppSession",
+    "get_app_session",
+    "get_async_sessionmaker",
+    "get_session",
+    "get_sessionmaker",
+    "get_sync_app_session",
+    "get_sync_session",
+]
+
+SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False}
+
+
+def _sessionmaker(alias: str) -> sessionmaker[Session]:
+    record = engines._record(alias)
+    maker = record.sessionmaker
+    if maker is None:
+        # Two threads may both build one; either is fine.
+        maker = record.sessionmaker = sessionmaker(record.engine, **SESSION_OPTIONS)
+    return maker
+
+
+def _async_sessionmaker(alias: str) -> async_sessionmaker[AsyncSession]:
+    record = async_engines._record(alias)
+    maker = record.sessionmaker
+    if maker is None:
+        maker = record.sessionmaker = async_sessionmaker(record.engine, **SESSION_OPTIONS)
+    return maker
+
+
+def get_sessionmaker(app_label: str) -> sessionmaker[Session]:
+    """Return the ``sessionmaker`` bound to ``app_label``'s database (``"default"`` for the default).
+
+    The factory follows its engine: after Django switches to the test
+    database, a new one is returned.
+    """
+    return _sessionmaker(app_alias(app_label))
+
+
+def get_async_sessionmaker(app_label: str) -> async_sessionmaker[AsyncSession]:
+    """Return the ``async_sessionmaker`` bound to ``app_label``'s database, for the running event loop."""
+    return _async_sessionmaker(app_alias(app_label))
+
+
+class AsyncAppSession:
+    """An async unit of work on one database: commit on success, roll back on error, always close."""
+
+    __slots__ = ("_alias", "_session")
+
+    def __init__(self, alias: str) -> None:
+        self._alias = alias
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> AsyncSession:
+        if self._session is not None:
+            raise RuntimeError("This app session is already in use; call get_app_session() again.")
+        self._session = session = _async_sessionmaker(self._alias)()
+        return session
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        session = self._session
+        self._session = None
+        assert session is not None
+        try:
+            if exc_type is None:
+                try:
+                    await session.commit()
+                except BaseException:
+                    await session.rollback()
+                    raise
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
+
+    def __repr__(self) -> str:
+        return f"<AsyncAppSession {self._alias!r}>"
+
+
+class AppSession:
+    """A sync unit of work on one database: commit on success, roll back on error, always close."""
+
+    __slots__ = ("_alias", "_session")
+
+    def __init__(self, alias: str) -> None:
+        self._alias = alias
+        self._session: Session | None = None
+
+    def __enter__(self) -> Session:
+        if self._session is not None:
+            raise RuntimeError("This app session is already in use; call get_sync_app_session() again.")
+        self._session = session = _sessionmaker(self._alias)()
+        return session
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        session = self._session
+        self._session = None
+        assert session is not None
+        try:
+            if exc_type is None:
+                try:
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+            else:
+                session.rollback()
+        finally:
+            session.close()
+
+    def __repr__(self) -> str:
+        return f"<AppSession {self._alias!r}>"
+
+
+def get_app_session(app_label: str) -> AsyncAppSession:
+    """Return an async context manager yielding an ``AsyncSession`` on ``app_label``'s database.
+
+    ``async with get_app_session("orders") as session:`` commits when the
+    block exits cleanly, rolls back when it raises, and always closes the
+    session. Raise ``LookupError`` at once for a label that is not installed.
+    """
+    return AsyncAppSession(app_alias(app_label))
+
+
+def get_sync_app_session(app_label: str) -> AppSession:
+    """Return a context manager yielding a ``Session`` on ``app_label``'s database.
+
+    The sync counterpart of :func:`get_app_session`, with the same commit,
+    rollback and close behaviour.
+    """
+    return AppSession(app_alias(app_label))
+
+
+def get_session() -> AsyncAppSession:
+    """Return an async context manager yielding an ``AsyncSession`` on the default database.
+
+    ``async with get_session() as session:``, as :func:`get_app_session`.
+    """
+    return AsyncAppSession(DEFAULT_DB_ALIAS)
+
+
+def get_sync_session() -> AppSession:
+    """Return a context manager yielding a ``Session`` on the default database."""
+    return AppSession(DEFAULT_DB_ALIAS)
