@@ -32,7 +32,7 @@ from .dburls import _DEFAULT_PORTS, is_file_engine, mask_url, parse_url, setting
 from .discovery import env_var_name
 from .exceptions import AppDatabaseConfigError
 from .routers import AppDatabaseRouter
-from .standalone import describe_error, sqlite_path
+from .standalone import builtin_vendor, describe_error, sqlite_path
 from .targets import databases_by_alias
 
 TAG = "django_appdb"
@@ -295,8 +295,6 @@ def check_router(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
 
 
 _LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1", "[::1]", "0:0:0:0:0:0:0:1"}
-# Backends that reach the same servers under another ENGINE.
-_FAMILIES = {"postgis": "postgresql", "postgresql_psycopg2": "postgresql", "spatialite": "sqlite3"}
 
 
 def physical_identity(settings_dict: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -309,7 +307,8 @@ def physical_identity(settings_dict: Mapping[str, Any]) -> tuple[str, ...] | Non
     """
     engine = str(settings_dict.get("ENGINE") or "")
     kind = engine.rsplit(".", 1)[-1]
-    family = _FAMILIES.get(kind, kind) if engine.startswith("django.") else engine
+    # PostGIS reaches the same servers as PostgreSQL, SpatiaLite the same files as SQLite.
+    family = builtin_vendor(engine) or engine
     name = str(settings_dict.get("NAME") or "")
     if is_file_engine(engine):
         if "mode=memory" in name and "cache=shared" in name:

@@ -32,14 +32,20 @@ _VENDORS = {
 }
 
 
+def builtin_vendor(engine: str) -> str | None:
+    """Return the vendor of one of Django's own backends from its ENGINE alone, else None."""
+    if not engine.startswith("django."):
+        return None
+    return _VENDORS.get(engine.rsplit(".", 1)[-1])
+
+
 def vendor_of(alias: str) -> str:
     """Return the vendor (``"postgresql"``, ``"sqlite"``, ...) of ``alias`` without connecting."""
     engine = str(connections.settings[alias].get("ENGINE") or "")
     try:
         return str(load_backend(engine).DatabaseWrapper.vendor)
     except Exception:
-        kind = engine.rsplit(".", 1)[-1]
-        return _VENDORS.get(kind, kind or "unknown")
+        return builtin_vendor(engine) or engine.rsplit(".", 1)[-1] or "unknown"
 
 
 def _with_connect_timeout(vendor: str, options: dict[str, Any], seconds: float) -> None:

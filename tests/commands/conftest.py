@@ -15,9 +15,13 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
+
+if TYPE_CHECKING:
+    import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
 MANAGE = ROOT / "testproject" / "manage.py"
@@ -105,7 +109,7 @@ class PostgresDatabases:
             netloc = f"{user.split(':', 1)[0]}:{quote(password, safe='')}@{host}"
         return urlunsplit((self._parts.scheme, netloc, "/" + quote(name), "", ""))
 
-    def connect(self, name: str | None = None):  # type: ignore[no-untyped-def]
+    def connect(self, name: str | None = None) -> psycopg.Connection[Any]:
         """Return an autocommit psycopg connection to ``name`` (default: the maintenance database)."""
         import psycopg
 

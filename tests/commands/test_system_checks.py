@@ -270,7 +270,10 @@ def test_physical_identity_of_sqlite(tmp_path):
     )
     assert physical_identity({"ENGINE": sqlite, "NAME": ":memory:"}) is None
     shared = "file:memorydb_default?mode=memory&cache=shared"
-    assert physical_identity({"ENGINE": sqlite, "NAME": shared}) == (sqlite.rsplit(".", 1)[-1], shared)
+    assert physical_identity({"ENGINE": sqlite, "NAME": shared}) == ("sqlite", shared)
+    assert physical_identity({"ENGINE": sqlite, "NAME": shared}) != physical_identity(
+        {"ENGINE": sqlite, "NAME": "file:memorydb_orders?mode=memory&cache=shared"}
+    )
 
 
 @pytest.mark.subprocess
