@@ -19,7 +19,8 @@ class DjangoAppdbConfig(AppConfig):
 
         Opens no database connection.
         """
-        from . import databases, routers
+        # Importing ``checks`` registers the system checks.
+        from . import checks, databases, routers  # noqa: F401
 
         databases.configure(apps.get_app_configs())
         routers.install()

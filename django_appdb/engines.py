@@ -121,7 +121,7 @@ class EngineDoesNotExist(ConnectionDoesNotExist, LookupError):
         self.known = known
         super().__init__(
             f"The database alias {alias!r} doesn't exist, so it has no SQLAlchemy engine. "
-            f"Known aliases: {', '.join(known) or '(none)'}."
+            f"Known aliases: {', '.join(sorted(known)) or '(none)'}."
         )
 
 

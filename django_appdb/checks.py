@@ -1,0 +1,349 @@
+"""System checks run by ``manage.py check`` (and before ``migrate``, ``runserver``...).
+
+Ids, listed in the README:
+
+* ``django_appdb.E001`` the app database configuration is invalid;
+* ``django_appdb.E002`` an app database's backend cannot be loaded;
+* ``django_appdb.E003`` a relation crosses two databases;
+* ``django_appdb.E004`` a proxy model lives on another database than its concrete model;
+* ``django_appdb.W001`` another router answers before ``AppDatabaseRouter``;
+* ``django_appdb.W002`` ``AppDatabaseRouter`` is not installed;
+* ``django_appdb.W003`` two aliases name the same physical database.
+
+None of them opens a database connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import combinations
+from typing import Any
+
+from django.apps import AppConfig, apps
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import Warning as CheckWarning
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Field, Model
+from django.db.utils import load_backend
+
+from .conf import conf
+from .databases import AppDatabase, alias_for, app_databases, plan, state
+from .dburls import _DEFAULT_PORTS, is_file_engine, mask_url, parse_url, settings_to_url
+from .discovery import env_var_name
+from .exceptions import AppDatabaseConfigError
+from .routers import AppDatabaseRouter
+from .standalone import builtin_vendor, describe_error, sqlite_path
+from .targets import databases_by_alias
+
+TAG = "django_appdb"
+ROUTER_PATH = f"{AppDatabaseRouter.__module__}.{AppDatabaseRouter.__qualname__}"
+
+
+def _app_labels(app_configs: Sequence[AppConfig] | None) -> set[str] | None:
+    return None if app_configs is None else {config.label for config in app_configs}
+
+
+@register(TAG)
+def check_configuration(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Re-validate every app's database declaration (E001).
+
+    An invalid declaration already stops start-up; this catches one made
+    invalid later in the process (an environment variable or ``DATABASES``
+    changed after ``django.setup()``). The aliases the apps reached by URL are
+    re-planned from those URLs rather than from their live settings: under the
+    test runner those name test databases, which no longer match the URLs.
+    """
+    databases: dict[str, Any] = dict(conf.DATABASES)
+    reached_by_url: set[str] = set()
+    for record in app_databases().values():
+        if record.declared_url is None or record.alias in (DEFAULT_DB_ALIAS, *reached_by_url):
+            continue
+        reached_by_url.add(record.alias)
+        try:
+            databases[record.alias] = parse_url(record.declared_url)
+        except ValueError:
+            databases.pop(record.alias, None)
+    messages: list[CheckMessage] = []
+    try:
+        plan(apps.get_app_configs(), databases)
+    except AppDatabaseConfigError as exc:
+        messages.append(Error(f"app '{exc.app_label}' ({exc.source}): {exc.problem}",
+                              hint=exc.fix or None, id="django_appdb.E001"))
+    current = conf.DATABASES
+    for alias, labels in databases_by_alias().items():
+        if alias not in current:
+            messages.append(Error(
+                f"apps {_quoted(labels)} are routed to database alias {alias!r}, which is no longer in "
+                "settings.DATABASES.",
+                hint="Do not remove or replace DATABASES entries after start-up.",
+                id="django_appdb.E001",
+            ))
+    return messages
+
+
+_DRIVERS = {
+    "postgresql": "pip install 'django-appdb[postgres]' (psycopg)",
+    "postgis": "pip install 'django-appdb[postgres]' (psycopg)",
+    "mysql": "pip install 'django-appdb[mysql]' (mysqlclient)",
+    "oracle": "pip install oracledb",
+}
+
+
+@register(TAG)
+def check_backends(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report an app database whose ``ENGINE`` cannot be imported (E002)."""
+    messages: list[CheckMessage] = []
+    current = conf.DATABASES
+    for alias, labels in databases_by_alias().items():
+        if alias not in current:
+            continue
+        engine = str(current[alias].get("ENGINE") or "")
+        try:
+            load_backend(engine)
+        except Exception as exc:
+            kind = engine.rsplit(".", 1)[-1]
+            messages.append(Error(
+                f"database alias {alias!r} of apps {_quoted(labels)} uses ENGINE {engine!r}, which cannot be "
+                f"loaded: {describe_error(exc, current[alias])}",
+                hint=f"Install its driver: {_DRIVERS[kind]}." if kind in _DRIVERS
+                else "Install the backend's package, or fix the URL's scheme.",
+                id="django_appdb.E002",
+            ))
+    return messages
+
+
+def _quoted(labels: Iterable[str]) -> str:
+    return ", ".join(f"'{label}'" for label in labels)
+
+
+def _record(label: str) -> AppDatabase | None:
+    return state.records.get(label)
+
+
+def _move_back(record: AppDatabase) -> str:
+    if record.source_kind == "env":
+        return f"unset {record.source}"
+    if record.source_kind == "module":
+        return f"remove DATABASE_URL and DATABASE_ALIAS from {record.source}"
+    return f"route '{record.label}' to '{DEFAULT_DB_ALIAS}'"
+
+
+def _move_to(record: AppDatabase, other: AppDatabase) -> str:
+    """Describe how to put ``record``'s app on ``other``'s database."""
+    if other.alias == DEFAULT_DB_ALIAS:
+        return _move_back(record)
+    return f"set {env_var_name(record.label)} to the URL of '{other.label}' ({other.source})"
+
+
+def _colocate_hint(first: str, second: str, *, relation: bool = True) -> str | None:
+    one, two = _record(first), _record(second)
+    if one is None or two is None:
+        return None
+    hint = f"Put '{first}' and '{second}' on one database: {_move_to(two, one)}, or {_move_to(one, two)}."
+    if relation:
+        hint += (
+            " Otherwise store the key in a plain field instead of a relation: Django cannot join, "
+            "constrain or assign across databases."
+        )
+    return hint
+
+
+def _models(labels: set[str] | None) -> Iterator[type[Model]]:
+    for model in apps.get_models():
+        if labels is None or model._meta.app_label in labels:
+            yield model
+
+
+def _crossing_fields(model: type[Model]) -> Iterator[CheckMessage]:
+    own = alias_for(model._meta.app_label)
+    for field in model._meta.local_fields:
+        related = field.related_model
+        if not (field.many_to_one or field.one_to_one) or related is None or isinstance(related, str):
+            continue
+        other = alias_for(related._meta.app_label)
+        if other == own:
+            continue
+        yield Error(
+            f"{type(field).__name__} to {related._meta.label} crosses databases: {model._meta.label} is on "
+            f"{own!r}, {related._meta.label} is on {other!r}.",
+            hint=_colocate_hint(model._meta.app_label, related._meta.app_label),
+            obj=field,
+            id="django_appdb.E003",
+        )
+    for field in model._meta.local_many_to_many:
+        yield from _crossing_many_to_many(model, field, own)
+
+
+def _crossing_many_to_many(model: type[Model], field: Field, own: str) -> Iterator[CheckMessage]:
+    target = field.remote_field.model
+    through = field.remote_field.through
+    if isinstance(target, str) or isinstance(through, str) or through is None:
+        return
+    sides = {model: own, target: alias_for(target._meta.app_label), through: alias_for(through._meta.app_label)}
+    if len(set(sides.values())) == 1:
+        return
+    placed = ", ".join(f"{side._meta.label} is on {alias!r}" for side, alias in sides.items()
+                       if not side._meta.auto_created)
+    table = f"its table {through._meta.db_table} is on {sides[through]!r}" if through._meta.auto_created else ""
+    other = next(side for side, alias in sides.items() if alias != own)
+    yield Error(
+        f"ManyToManyField to {target._meta.label} crosses databases: {placed}"
+        f"{', ' + table if table else ''}.",
+        hint=_colocate_hint(model._meta.app_label, other._meta.app_label),
+        obj=field,
+        id="django_appdb.E003",
+    )
+
+
+@register(TAG, Tags.models)
+def check_relations(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report relations between models on two databases (E003) and misplaced proxies (E004).
+
+    Covers ForeignKey, OneToOneField (multi-table inheritance included) and
+    ManyToManyField with their through tables, contrib apps included.
+    """
+    messages: list[CheckMessage] = []
+    for model in _models(_app_labels(app_configs)):
+        if model._meta.proxy:
+            concrete = model._meta.concrete_model
+            own, other = alias_for(model._meta.app_label), alias_for(concrete._meta.app_label)
+            if own != other:
+                messages.append(Error(
+                    f"proxy model {model._meta.label} is routed to {own!r}, but the table of "
+                    f"{concrete._meta.label} is on {other!r}.",
+                    hint=_colocate_hint(model._meta.app_label, concrete._meta.app_label, relation=False),
+                    obj=model,
+                    id="django_appdb.E004",
+                ))
+            continue
+        messages.extend(_crossing_fields(model))
+    return messages
+
+
+def _router_path(router: Any) -> str:
+    cls = router if isinstance(router, type) else type(router)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _disagreement(router: Any, label: str, alias: str, managed: Iterable[str]) -> str | None:
+    """Return how ``router`` contradicts django_appdb for app ``label``, or None."""
+    for model in apps.get_app_config(label).get_models():
+        for method in ("db_for_read", "db_for_write"):
+            decide = getattr(router, method, None)
+            if decide is None:
+                continue
+            try:
+                answer = decide(model)
+            except Exception:
+                # A router that needs hints the probe cannot give is not judged.
+                continue
+            if answer is not None and answer != alias:
+                return f"{method}({model._meta.label}) returns {answer!r}, not {alias!r}"
+        allow = getattr(router, "allow_migrate", None)
+        if allow is None:
+            continue
+        for db in managed:
+            try:
+                answer = allow(db, label, model_name=model._meta.model_name, model=model)
+            except Exception:
+                continue
+            if answer is not None and bool(answer) != (db == alias):
+                return f"allow_migrate({db!r}, {label!r}) returns {answer!r}, but {label!r} is migrated on {alias!r}"
+    return None
+
+
+@register(TAG)
+def check_router(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report a router answering before ``AppDatabaseRouter`` (W001), or no such router (W002).
+
+    Only apps with a database of their own are probed: for apps on
+    ``default`` the router returns None, leaving other routers free to decide.
+    """
+    from django.db import router as connection_router
+
+    routes = dict(state.routes)
+    labels = _app_labels(app_configs)
+    if labels is not None:
+        routes = {label: alias for label, alias in routes.items() if label in labels}
+    if not routes:
+        return []
+    routers = list(connection_router.routers)
+    position = next((i for i, router in enumerate(routers) if isinstance(router, AppDatabaseRouter)), None)
+    if position is None:
+        return [CheckWarning(
+            f"{ROUTER_PATH} is not installed: apps {_quoted(sorted(routes))} have a database of their own, "
+            "but their queries and migrations go where the other routers (or 'default') send them.",
+            hint=f"Remove APPDB_INSTALL_ROUTER = False, or add '{ROUTER_PATH}' to DATABASE_ROUTERS.",
+            id="django_appdb.W002",
+        )]
+    managed = sorted(state.managed)
+    messages: list[CheckMessage] = []
+    for router in routers[:position]:
+        for label, alias in routes.items():
+            problem = _disagreement(router, label, alias, managed)
+            if problem is None:
+                continue
+            path = _router_path(router)
+            messages.append(CheckWarning(
+                f"router {path} answers before {ROUTER_PATH} and sends app '{label}' elsewhere: {problem}.",
+                hint=f"List '{ROUTER_PATH}' before {path} in DATABASE_ROUTERS, or make {path} return None "
+                f"for app '{label}'.",
+                obj=router,
+                id="django_appdb.W001",
+            ))
+    return messages
+
+
+_LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1", "[::1]", "0:0:0:0:0:0:0:1"}
+
+
+def physical_identity(settings_dict: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Return a key equal for two ``DATABASES`` entries that reach the same database.
+
+    Unlike :func:`django_appdb.dburls.identity`, the user does not count,
+    local host names (``localhost``, ``127.0.0.1``, ``::1``, a Unix socket
+    directory) are one host, and SQLite paths are resolved through symbolic
+    links. Return None for a private in-memory SQLite database.
+    """
+    engine = str(settings_dict.get("ENGINE") or "")
+    kind = engine.rsplit(".", 1)[-1]
+    # PostGIS reaches the same servers as PostgreSQL, SpatiaLite the same files as SQLite.
+    family = builtin_vendor(engine) or engine
+    name = str(settings_dict.get("NAME") or "")
+    if is_file_engine(engine):
+        if "mode=memory" in name and "cache=shared" in name:
+            # A named, shared in-memory database: one per process and name.
+            return (family, name)
+        path = sqlite_path(settings_dict)
+        return None if path is None else (family, str(path))
+    host = str(settings_dict.get("HOST") or "").strip().lower()
+    if host in _LOCAL_HOSTS or host.startswith("/"):
+        host = "localhost"
+    port = str(settings_dict.get("PORT") or _DEFAULT_PORTS.get(kind, ""))
+    return (family, host, port, name)
+
+
+@register(TAG)
+def check_shared_databases(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report two aliases of the apps that reach the same physical database (W003)."""
+    current = conf.DATABASES
+    groups = {alias: labels for alias, labels in databases_by_alias().items() if alias in current}
+    keys = {alias: physical_identity(current[alias]) for alias in groups}
+    messages: list[CheckMessage] = []
+    flagged: set[str] = set()
+    for first, second in combinations(groups, 2):
+        if second in flagged or keys[first] is None or keys[first] != keys[second]:
+            continue
+        mirrors = {(current[first].get("TEST") or {}).get("MIRROR"), (current[second].get("TEST") or {}).get("MIRROR")}
+        if first in mirrors or second in mirrors:
+            continue
+        flagged.add(second)
+        messages.append(CheckWarning(
+            f"database alias {second!r} (apps {_quoted(groups[second])}) reaches the same database as "
+            f"{first!r}: {mask_url(settings_to_url(current[second]))} and {mask_url(settings_to_url(current[first]))}.",
+            hint=f"Give apps {_quoted(groups[second])} exactly the URL of {first!r} (same host name, port and "
+            f"user) or DATABASE_ALIAS = {first!r}, so they share its alias; or a database of their own. Under "
+            "two aliases Django opens two connections, refuses relations between them and splits migrations.",
+            id="django_appdb.W003",
+        ))
+    return messages

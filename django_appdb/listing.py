@@ -1,0 +1,53 @@
+"""Describe where every installed app's data lives, without connecting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from .standalone import vendor_of
+from .targets import selected_records
+
+#: Column order of ``appdb_list``, in its table and in its JSON objects.
+COLUMNS = ("label", "alias", "source", "source_kind", "vendor", "url")
+
+
+@dataclass(frozen=True)
+class AppDatabaseRow:
+    """One installed app's database, safe to show: the URL's password is masked."""
+
+    label: str
+    alias: str
+    source: str
+    source_kind: str
+    vendor: str
+    url: str
+
+    def as_dict(self) -> dict[str, str]:
+        """Return the row as a dict with the keys in :data:`COLUMNS` order."""
+        values = asdict(self)
+        return {column: values[column] for column in COLUMNS}
+
+
+def list_app_databases(labels: Iterable[str] | None = None) -> list[AppDatabaseRow]:
+    """Return one row per installed app (or per app given), in ``INSTALLED_APPS`` order.
+
+    Opens no connection. Raise ``LookupError`` for a label that is not installed.
+    """
+    records = selected_records(labels)
+    vendors: dict[str, str] = {}
+    rows = []
+    for record in records:
+        if record.alias not in vendors:
+            vendors[record.alias] = vendor_of(record.alias)
+        rows.append(
+            AppDatabaseRow(
+                label=record.label,
+                alias=record.alias,
+                source=record.source,
+                source_kind=record.source_kind,
+                vendor=vendors[record.alias],
+                url=record.masked_url,
+            )
+        )
+    return rows

@@ -1,0 +1,47 @@
+"""``manage.py appdb_list``: where each installed app's data lives."""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from django_appdb.listing import COLUMNS, list_app_databases
+from django_appdb.management.tables import format_table
+
+_TABLE_COLUMNS = [column for column in COLUMNS if column != "source_kind"]
+
+
+class Command(BaseCommand):
+    help = (
+        "List every installed app with its database alias, the source of its URL (environment variable, "
+        "database.py module or default), the vendor and the URL with its password masked. Never connects."
+    )
+    # A listing must work on a project whose checks fail: that is when it helps.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("app_label", nargs="*", help="Only list these apps.")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help=f"Print a JSON array of objects with the keys {', '.join(COLUMNS)}, in that order.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            rows = list_app_databases(options["app_label"])
+        except LookupError as exc:
+            raise CommandError(exc.args[0]) from None
+        if options["json"]:
+            self.stdout.write(json.dumps([row.as_dict() for row in rows], indent=2))
+            return
+        table = format_table(
+            [column.upper() for column in _TABLE_COLUMNS],
+            [[row.as_dict()[column] for column in _TABLE_COLUMNS] for row in rows],
+        )
+        self.stdout.write(table[0], self.style.MIGRATE_HEADING)
+        for line in table[1:]:
+            self.stdout.write(line)

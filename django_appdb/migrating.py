@@ -1,0 +1,156 @@
+"""Run Django's ``migrate`` on every app database, one database after another.
+
+Databases are migrated in order, ``default`` first. When one fails, the run
+stops there: the databases migrated before it stay migrated (migrations on two
+databases cannot share a transaction), and the ones after it are not touched.
+Running again after fixing the cause picks up where it stopped, since
+``migrate`` skips what is already applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TextIO
+
+from django.core.management import call_command
+
+from .dburls import mask_text
+from .standalone import standalone_connection
+from .targets import databases_by_alias
+
+Outcome = Literal["migrated", "planned", "up-to-date", "unapplied"]
+
+
+@dataclass(frozen=True)
+class DatabaseMigration:
+    """One database to migrate: its alias and the apps whose tables live there."""
+
+    alias: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """What ``migrate`` did on one database."""
+
+    alias: str
+    labels: tuple[str, ...]
+    outcome: Outcome
+
+
+@dataclass
+class MigrationOptions:
+    """The ``migrate`` options passed through to every database."""
+
+    app_label: str | None = None
+    migration_name: str | None = None
+    plan: bool = False
+    check: bool = False
+    fake: bool = False
+    fake_initial: bool = False
+    interactive: bool = True
+    verbosity: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DatabaseMigrationError(Exception):
+    """Migrating one database failed; the run stopped there.
+
+    ``migrated`` lists the aliases migrated before it (they stay migrated),
+    ``skipped`` the aliases not attempted.
+    """
+
+    def __init__(self, alias: str, cause: BaseException, migrated: Sequence[str], skipped: Sequence[str]) -> None:
+        self.alias = alias
+        self.migrated = list(migrated)
+        self.skipped = list(skipped)
+        detail = mask_text(" ".join(str(cause).split())) or type(cause).__name__
+        message = f"migrating database {alias!r} failed: {detail.rstrip('.')}."
+        if self.migrated:
+            message += f" Already migrated, and left so: {', '.join(self.migrated)}."
+        if self.skipped:
+            message += f" Not attempted: {', '.join(self.skipped)}."
+        super().__init__(message)
+
+
+def migration_targets(app_label: str | None = None) -> list[DatabaseMigration]:
+    """Return the databases to migrate, in order: all of them, or ``app_label``'s alone.
+
+    Raise ``LookupError`` if ``app_label`` is not installed.
+    """
+    groups = databases_by_alias([app_label] if app_label else None)
+    if app_label:
+        return [DatabaseMigration(alias, (app_label,)) for alias in groups]
+    return [DatabaseMigration(alias, tuple(labels)) for alias, labels in groups.items()]
+
+
+def migrate_databases(
+    options: MigrationOptions,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    on_database: Callable[[DatabaseMigration], None] | None = None,
+    on_result: Callable[[MigrationResult], None] | None = None,
+) -> list[MigrationResult]:
+    """Run ``migrate`` on each database of :func:`migration_targets`, in order.
+
+    ``migrate`` writes to ``stdout``/``stderr``; ``on_database`` is called
+    before each database and ``on_result`` after it. With ``options.check``
+    every database is checked, and the ones with unapplied migrations get the
+    outcome ``"unapplied"``.
+    Raise :class:`DatabaseMigrationError` when a database fails.
+    """
+    targets = migration_targets(options.app_label)
+    positional = [value for value in (options.app_label, options.migration_name) if value]
+    results: list[MigrationResult] = []
+    for index, target in enumerate(targets):
+        if on_database is not None:
+            on_database(target)
+        try:
+            call_command(
+                "migrate",
+                *positional,
+                database=target.alias,
+                plan=options.plan,
+                check_unapplied=options.check,
+                fake=options.fake,
+                fake_initial=options.fake_initial,
+                interactive=options.interactive,
+                verbosity=options.verbosity,
+                stdout=stdout,
+                stderr=stderr,
+                **options.extra,
+            )
+        except SystemExit as exc:
+            # ``migrate --check`` exits with 1 when migrations are unapplied.
+            if not (options.check and exc.code not in (0, None)):
+                raise
+            outcome: Outcome = "unapplied"
+        except Exception as exc:
+            # --plan and --check change nothing, so nothing stays migrated.
+            changed = [] if options.plan or options.check else [result.alias for result in results]
+            raise DatabaseMigrationError(
+                target.alias,
+                exc,
+                changed,
+                [pending.alias for pending in targets[index + 1 :]],
+            ) from exc
+        else:
+            outcome = "planned" if options.plan else "up-to-date" if options.check else "migrated"
+        result = MigrationResult(target.alias, target.labels, outcome)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def first_unreachable(aliases: Iterable[str], timeout: float = 5.0) -> str | None:
+    """Return the first of ``aliases`` whose database cannot be connected to, or None."""
+    for alias in aliases:
+        try:
+            with standalone_connection(alias, connect_timeout=timeout) as wrapper:
+                wrapper.ensure_connection()
+        except Exception:
+            return alias
+    return None

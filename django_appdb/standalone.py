@@ -1,0 +1,125 @@
+"""One-off connections to an alias' database, outside ``django.db.connections``.
+
+The commands probe and create databases through a private ``DatabaseWrapper``
+built from a copy of the alias' settings, so they never disturb (or leave
+open) the connection the rest of the process uses for that alias.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.utils import load_backend
+
+from .dburls import MASK, is_file_engine, mask_text
+
+# Vendors of Django's built-in backends, by the last part of their ENGINE, for
+# when the backend cannot be imported (its driver is not installed).
+_VENDORS = {
+    "sqlite3": "sqlite",
+    "spatialite": "sqlite",
+    "postgresql": "postgresql",
+    "postgresql_psycopg2": "postgresql",
+    "postgis": "postgresql",
+    "mysql": "mysql",
+    "oracle": "oracle",
+}
+
+
+def builtin_vendor(engine: str) -> str | None:
+    """Return the vendor of one of Django's own backends from its ENGINE alone, else None."""
+    if not engine.startswith("django."):
+        return None
+    return _VENDORS.get(engine.rsplit(".", 1)[-1])
+
+
+def vendor_of(alias: str) -> str:
+    """Return the vendor (``"postgresql"``, ``"sqlite"``, ...) of ``alias`` without connecting."""
+    engine = str(connections.settings[alias].get("ENGINE") or "")
+    try:
+        return str(load_backend(engine).DatabaseWrapper.vendor)
+    except Exception:
+        return builtin_vendor(engine) or engine.rsplit(".", 1)[-1] or "unknown"
+
+
+def _with_connect_timeout(vendor: str, options: dict[str, Any], seconds: float) -> None:
+    # libpq and the MySQL drivers take whole seconds; never lengthen a
+    # shorter timeout the project already set.
+    if vendor not in ("postgresql", "mysql"):
+        return
+    wanted = max(1, math.ceil(seconds))
+    current = options.get("connect_timeout")
+    try:
+        current_seconds = int(current) if current not in (None, "") else 0
+    except (TypeError, ValueError):
+        current_seconds = 0
+    if current_seconds <= 0 or current_seconds > wanted:
+        options["connect_timeout"] = wanted
+
+
+@contextmanager
+def standalone_connection(alias: str, *, connect_timeout: float | None = None) -> Iterator[BaseDatabaseWrapper]:
+    """Yield a new, unshared ``DatabaseWrapper`` for ``alias``; close it on exit.
+
+    It opens its connection lazily, on first use, in the thread that uses it.
+    ``connect_timeout`` (seconds) bounds connecting on PostgreSQL and MySQL.
+    A connection pool configured in ``OPTIONS`` is not used.
+    """
+    source = connections.settings[alias]
+    # Shallow copies: OPTIONS may hold objects (an SSL context) that cannot
+    # be deep-copied, and only the top-level keys are changed here.
+    settings_dict = {**source, "CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": False}
+    options = dict(source.get("OPTIONS") or {})
+    options.pop("pool", None)
+    backend = load_backend(settings_dict["ENGINE"])
+    if connect_timeout is not None:
+        _with_connect_timeout(backend.DatabaseWrapper.vendor, options, connect_timeout)
+    settings_dict["OPTIONS"] = options
+    settings_dict["TEST"] = dict(source.get("TEST") or {})
+    wrapper = backend.DatabaseWrapper(settings_dict, alias)
+    try:
+        yield wrapper
+    finally:
+        wrapper.close()
+        if wrapper.connection is not None:
+            # SQLite ignores close() on in-memory databases to protect their
+            # data; this private connection holds none worth keeping.
+            BaseDatabaseWrapper.close(wrapper)
+
+
+def sqlite_path(settings_dict: Mapping[str, Any]) -> Path | None:
+    """Return the file of a SQLite database, or None for other engines and in-memory databases."""
+    name = str(settings_dict.get("NAME") or "")
+    if not is_file_engine(str(settings_dict.get("ENGINE") or "")):
+        return None
+    if not name or name == ":memory:" or "mode=memory" in name:
+        return None
+    if name.startswith("file:"):
+        name = name[len("file:"):].split("?", 1)[0]
+    return Path(name).expanduser().resolve()
+
+
+def missing_sqlite_file(settings_dict: Mapping[str, Any]) -> Path | None:
+    """Return the file of a SQLite database if it does not exist yet, else None."""
+    path = sqlite_path(settings_dict)
+    return path if path is not None and not path.exists() else None
+
+
+def describe_error(exc: BaseException, settings_dict: Mapping[str, Any] | None = None) -> str:
+    """Return ``exc`` as one line, ``"Type: message"``, with any password masked.
+
+    Besides URLs, the literal password of ``settings_dict`` is masked wherever
+    a driver happens to echo it.
+    """
+    message = " ".join(str(exc).split())
+    password = (settings_dict or {}).get("PASSWORD")
+    if password:
+        message = message.replace(str(password), MASK)
+    message = mask_text(message)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
