@@ -11,11 +11,18 @@ __all__ = [
     "AppDatabase",
     "AppDatabaseConfigError",
     "AppDatabaseRouter",
+    "AppRepository",
+    "AsyncAppRepository",
+    "CrossDatabaseError",
+    "UnsupportedFieldError",
     "app_databases",
     "discover_all_app_databases",
     "discover_app_database",
     "get_app_database",
     "mask_url",
+    "metadata_for",
+    "register_field_type",
+    "table_for",
 ]
 
 # Imported on first use so that listing django_appdb in INSTALLED_APPS costs
@@ -24,19 +31,29 @@ _EXPORTS = {
     "AppDatabase": "databases",
     "AppDatabaseConfigError": "exceptions",
     "AppDatabaseRouter": "routers",
+    "AppRepository": "repositories",
+    "AsyncAppRepository": "repositories",
+    "CrossDatabaseError": "exceptions",
+    "UnsupportedFieldError": "exceptions",
     "app_databases": "databases",
     "discover_all_app_databases": "discovery",
     "discover_app_database": "discovery",
     "get_app_database": "databases",
     "mask_url": "dburls",
+    "metadata_for": "tables",
+    "register_field_type": "fieldtypes",
+    "table_for": "tables",
 }
 
 if TYPE_CHECKING:
     from .databases import AppDatabase, app_databases, get_app_database
     from .dburls import mask_url
     from .discovery import discover_all_app_databases, discover_app_database
-    from .exceptions import AppDatabaseConfigError
+    from .exceptions import AppDatabaseConfigError, CrossDatabaseError, UnsupportedFieldError
+    from .fieldtypes import register_field_type
+    from .repositories import AppRepository, AsyncAppRepository
     from .routers import AppDatabaseRouter
+    from .tables import metadata_for, table_for
 
 
 def __getattr__(name: str) -> Any:

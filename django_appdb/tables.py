@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.apps import apps
+from django.core.signals import setting_changed
 from django.db import connections
 from django.db.models import NOT_PROVIDED, Field, Model, UniqueConstraint
 from django.utils import timezone
@@ -61,21 +62,22 @@ class _Cache:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.databases: dict[str, _Database] = {}
-        self.key: tuple[Any, ...] | None = None
+        # Model class -> table, across databases: the hot path of table_for().
+        self.by_model: dict[type[Model], Table] = {}
+        self.records: Any = None
+        self.version = -1
 
-    def current_key(self) -> tuple[Any, ...]:
-        # Any change of routing, USE_TZ or registered field types makes the
-        # generated tables stale. ``state.records`` is replaced, never mutated,
-        # when routing changes, and its values compare by identity.
-        return (state.records, conf.USE_TZ, fieldtypes.registry_version())
+    def fresh(self) -> bool:
+        # Routing changes replace ``state.records``; registrations bump the
+        # version; USE_TZ and DATABASES changes clear the cache (see below).
+        return self.records is state.records and self.version == fieldtypes.registry_version()
 
     def database(self, alias: str) -> _Database:
-        key = self.current_key()
-        if key != self.key:
+        if not self.fresh():
             with self.lock:
-                if key != self.key:
-                    self.databases = {}
-                    self.key = key
+                if not self.fresh():
+                    self.databases, self.by_model = {}, {}
+                    self.records, self.version = state.records, fieldtypes.registry_version()
         database = self.databases.get(alias)
         if database is None:
             with self.lock:
@@ -87,11 +89,19 @@ class _Cache:
 
     def clear(self) -> None:
         with self.lock:
-            self.databases = {}
-            self.key = None
+            self.databases, self.by_model = {}, {}
+            self.records = None
 
 
 _cache = _Cache()
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("USE_TZ", "DATABASES"):
+        _cache.clear()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="django_appdb.tables")
 
 
 def _context(alias: str) -> fieldtypes.TypeContext:
@@ -100,7 +110,11 @@ def _context(alias: str) -> fieldtypes.TypeContext:
 
 
 def clear_cache() -> None:
-    """Forget every generated table and ``MetaData``; the next call builds them again."""
+    """Forget every generated table and ``MetaData``; the next call builds them again.
+
+    Happens by itself when routing, ``USE_TZ``, ``DATABASES`` or a registered
+    field type changes.
+    """
     _cache.clear()
 
 
@@ -141,13 +155,21 @@ def table_for(model: type[Model] | Model | str) -> Table:
     of the model, or of a model it references on the same database, has no
     SQLAlchemy type.
     """
+    if isinstance(model, type) and _cache.fresh():
+        table = _cache.by_model.get(model)
+        if table is not None:
+            return table
     resolved = _resolve(model)
     database = _cache.database(database_of(resolved))
+    # Captured with the database: a concurrent clear() swaps in a new dict.
+    by_model = _cache.by_model
     table = database.tables.get(resolved)
-    if table is not None:
-        return table
-    with _cache.lock:
-        return _build(database, resolved)
+    if table is None:
+        with _cache.lock:
+            table = _build(database, resolved)
+    if isinstance(model, type):
+        by_model[model] = table
+    return table
 
 
 def metadata_for(app_label: str) -> MetaData:
@@ -166,15 +188,18 @@ def metadata_for(app_label: str) -> MetaData:
 
 
 def _build(database: _Database, model: type[Model]) -> Table:
-    built: list[Table] = []
+    # Tables are published only once complete (foreign keys attached), since
+    # table_for() reads ``database.tables`` without the lock.
+    pending: dict[type[Model], Table] = {}
     try:
-        return _build_one(database, model, built)
+        table = _build_one(database, model, pending)
     except BaseException:
         # Leave nothing half-made behind: a later call starts from scratch.
-        for table in built:
-            database.tables.pop(table.info[INFO_MODEL], None)
-            database.metadata.remove(table)
+        for built in pending.values():
+            database.metadata.remove(built)
         raise
+    database.tables.update(pending)
+    return table
 
 
 def _split_db_table(db_table: str) -> tuple[str, str | None]:
@@ -184,8 +209,10 @@ def _split_db_table(db_table: str) -> tuple[str, str | None]:
     return db_table, None
 
 
-def _build_one(database: _Database, model: type[Model], built: list[Table]) -> Table:
+def _build_one(database: _Database, model: type[Model], pending: dict[type[Model], Table]) -> Table:
     existing = database.tables.get(model)
+    if existing is None:
+        existing = pending.get(model)
     if existing is not None:
         return existing
     opts = model._meta
@@ -210,10 +237,9 @@ def _build_one(database: _Database, model: type[Model], built: list[Table]) -> T
         comment=getattr(opts, "db_table_comment", None) or None,
         info={INFO_MODEL: model, INFO_DATABASE: database.alias},
     )
-    database.tables[model] = table
-    built.append(table)
+    pending[model] = table
     for f in fields:
-        _add_foreign_key(database, table, f, built)
+        _add_foreign_key(database, table, f, pending)
     return table
 
 
@@ -281,14 +307,14 @@ def _unique_constraints(model: type[Model]) -> list[SAUniqueConstraint]:
     return result
 
 
-def _add_foreign_key(database: _Database, table: Table, f: Field, built: list[Table]) -> None:
+def _add_foreign_key(database: _Database, table: Table, f: Field, pending: dict[type[Model], Table]) -> None:
     if not (f.is_relation and (f.many_to_one or f.one_to_one)) or not getattr(f, "db_constraint", True):
         return
     target_field = f.target_field
     target_model = target_field.model._meta.concrete_model
     if database_of(target_model) != database.alias:
         return
-    target_table = _build_one(database, target_model, built)
+    target_table = _build_one(database, target_model, pending)
     table.append_constraint(
         ForeignKeyConstraint(
             [table.c[f.attname]],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import django
 import pytest
@@ -38,6 +40,7 @@ from sqlalchemy.schema import CreateTable
 
 from catalog.models import Category, Product, Tag
 from django_appdb import UnsupportedFieldError, metadata_for, register_field_type, table_for
+from django_appdb.databases import state
 from django_appdb.fieldtypes import sa_type_for, supported_internal_types, unregister_field_type
 from django_appdb.sqltypes import AwareDateTime, Duration, EncodedJSON, IPAddress
 from django_appdb.tables import clear_cache, database_of
@@ -116,6 +119,24 @@ def test_tables_are_built_without_any_database_access(monkeypatch):
         metadata_for(app_config.label)
 
 
+def test_threads_building_at_once_share_one_complete_table_per_model():
+    every = apps.get_models(include_auto_created=True)
+    barrier = threading.Barrier(16)
+
+    def build() -> list:
+        barrier.wait()
+        # Each thread sees the models in another order, and checks every
+        # table it gets is complete, foreign keys included.
+        order = every[threading.get_ident() % len(every):] + every[: threading.get_ident() % len(every)]
+        return [(model, table_for(model), len(table_for(model).foreign_keys)) for model in order]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = [future.result() for future in [pool.submit(build) for _ in range(16)]]
+    for model in every:
+        seen = {(id(table), fks) for result in results for m, table, fks in result if m is model}
+        assert seen == {(id(table_for(model)), len(table_for(model).foreign_keys))}, model
+
+
 def test_ddl_compiles_for_every_dialect():
     for model in apps.get_models(include_auto_created=True):
         for dialect in (sqlite.dialect(), postgresql.dialect(), mysql.dialect()):
@@ -166,6 +187,15 @@ def test_one_metadata_per_database():
     assert metadata_for("inventory") is not metadata_for("orders")
     assert set(metadata_for("orders").tables) == {"orders_order", "orders_orderline"}
     assert table_for(Product).metadata is table_for(Category).metadata is metadata_for("catalog")
+
+
+def test_routing_change_rebuilds_the_tables(monkeypatch):
+    before = table_for(Order)
+    assert table_for(Order) is before
+    # configure() replaces the records whenever routing is planned again.
+    monkeypatch.setattr(state, "records", dict(state.records))
+    after = table_for(Order)
+    assert after is not before and table_for(Order) is after
 
 
 def test_use_tz_change_rebuilds_the_tables():
