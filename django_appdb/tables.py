@@ -254,11 +254,11 @@ def _column(f: Field, primary_key: bool, ctx: fieldtypes.TypeContext) -> Column[
         kwargs["unique"] = True
     if primary_key:
         kwargs["autoincrement"] = f.get_internal_type() in fieldtypes.AUTO_FIELD_TYPES
-    kwargs.update(_defaults(f))
+    kwargs.update(_defaults(f, primary_key))
     return Column(f.column, fieldtypes.sa_type_for(f, ctx), **kwargs)
 
 
-def _defaults(f: Field) -> dict[str, Any]:
+def _defaults(f: Field, primary_key: bool) -> dict[str, Any]:
     """Return the column defaults that make SQLAlchemy inserts behave like ``Model.save()``."""
     if getattr(f, "generated", False):
         return {"server_default": FetchedValue(), "server_onupdate": FetchedValue()}
@@ -272,6 +272,11 @@ def _defaults(f: Field) -> dict[str, Any]:
             result["onupdate"] = now
     elif f.has_default():
         result["default"] = f.get_default if callable(f.default) or f.is_relation else f.default
+    elif "server_default" not in result and not primary_key and not f.is_relation:
+        # Like Model.save(), a text field left out is stored empty ("", or b"" for binary).
+        implicit = f.get_default()
+        if implicit is not None:
+            result["default"] = implicit
     return result
 
 

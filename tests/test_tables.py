@@ -264,6 +264,9 @@ def test_order_auto_now_add_defaults_but_never_updates():
     assert isinstance(now, datetime.datetime) and now.tzinfo is not None
     assert isinstance(table.c.paid.type, Boolean) and table.c.paid.default.arg is False
     assert isinstance(table.c.customer_email.type, String) and table.c.customer_email.type.length == 254
+    # As in Model.save(), a text field without a default is stored empty; other fields get no default.
+    assert table.c.customer_email.default.arg == "" and table.c.number.default.arg == ""
+    assert table_for(OrderLine).c.quantity.default is None and table_for(OrderLine).c.order_id.default is None
     assert _fk_targets(table_for(OrderLine)) == {("order_id", "orders_order", "id")}
 
 
@@ -326,6 +329,7 @@ def test_auto_fields_and_what_references_them():
     assert type(plain.c.id.type) is Integer and plain.c.id.autoincrement is True
     assert type(plain.c.small_id.type) is SmallInteger
     assert natural.c.code.autoincrement is False and natural.c.code.type.length == 8
+    assert natural.c.code.default is None
     assert type(natural.c.plain_id.type) is Integer and natural.c.plain_id.unique
     assert isinstance(natural.c.by_code_id.type, String) and natural.c.by_code_id.type.length == 8
     assert _fk_targets(natural) == {("plain_id", plain.name, "id"), ("by_code_id", natural.name, "code")}

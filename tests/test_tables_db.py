@@ -180,13 +180,14 @@ def test_every_field_type_round_trips_from_sqlalchemy_to_django(zoo, engines):
 @pytest.mark.parametrize("zoo", ["inventory", "orders"], indirect=True)
 def test_sqlalchemy_inserts_apply_django_defaults(zoo, engines):
     values = sample_values()
-    for name in ("flag", "uid", "encoded"):
+    for name in ("flag", "uid", "encoded", "renamed", "blob"):
         del values[name]
     table = table_for(zoo)
     with engines[database_of(zoo)].begin() as connection:
         connection.execute(insert(table), [values, {**values, "char": "second"}])
     first, second = zoo.objects.order_by("pk")
     assert (first.flag, first.encoded, second.encoded) == (False, {}, {})
+    assert (first.renamed, bytes(first.blob)) == ("", b"")
     assert isinstance(first.uid, uuid.UUID) and first.uid != second.uid
 
 
