@@ -11,7 +11,11 @@ __all__ = [
     "AppDatabase",
     "AppDatabaseConfigError",
     "AppDatabaseRouter",
+    "AppRepository",
+    "AsyncAppRepository",
+    "CrossDatabaseError",
     "EngineDoesNotExist",
+    "UnsupportedFieldError",
     "aclose_all_engines",
     "app_databases",
     "close_all_engines",
@@ -27,6 +31,9 @@ __all__ = [
     "get_sync_app_session",
     "get_sync_session",
     "mask_url",
+    "metadata_for",
+    "register_field_type",
+    "table_for",
 ]
 
 # Imported on first use so that listing django_appdb in INSTALLED_APPS costs
@@ -37,6 +44,10 @@ _EXPORTS = {
     "AppDatabaseRouter": "routers",
     "EngineDoesNotExist": "engines",
     "aclose_all_engines": "engines",
+    "AppRepository": "repositories",
+    "AsyncAppRepository": "repositories",
+    "CrossDatabaseError": "exceptions",
+    "UnsupportedFieldError": "exceptions",
     "app_databases": "databases",
     "discover_all_app_databases": "discovery",
     "discover_app_database": "discovery",
@@ -51,6 +62,9 @@ _EXPORTS = {
     "get_sync_app_session": "sessions",
     "get_sync_session": "sessions",
     "mask_url": "dburls",
+    "metadata_for": "tables",
+    "register_field_type": "fieldtypes",
+    "table_for": "tables",
 }
 
 if TYPE_CHECKING:
@@ -64,7 +78,9 @@ if TYPE_CHECKING:
         get_async_engine,
         get_engine,
     )
-    from .exceptions import AppDatabaseConfigError
+    from .exceptions import AppDatabaseConfigError, CrossDatabaseError, UnsupportedFieldError
+    from .fieldtypes import register_field_type
+    from .repositories import AppRepository, AsyncAppRepository
     from .routers import AppDatabaseRouter
     from .sessions import (
         get_app_session,
@@ -74,6 +90,7 @@ if TYPE_CHECKING:
         get_sync_app_session,
         get_sync_session,
     )
+    from .tables import metadata_for, table_for
 
 
 def __getattr__(name: str) -> Any:

@@ -24,6 +24,11 @@ class Settings:
         return dict(getattr(settings, "APPDB_SQLALCHEMY_ENGINE_OPTIONS", {}) or {})
 
     @property
+    def USE_TZ(self) -> bool:
+        """Django's ``USE_TZ``: whether datetimes are timezone-aware."""
+        return bool(settings.USE_TZ)
+
+    @property
     def DATABASES(self) -> dict[str, dict[str, Any]]:
         """Django's ``DATABASES`` setting (the live dict, not a copy)."""
         return settings.DATABASES

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -21,3 +23,31 @@ class AppDatabaseConfigError(ImproperlyConfigured):
         if fix:
             message = f"{message} {fix}"
         super().__init__(message)
+
+
+class UnsupportedFieldError(ImproperlyConfigured):
+    """A model field has no SQLAlchemy column type.
+
+    The message names the model, the field, its class and its internal type,
+    and shows how to register a type for it.
+    """
+
+    def __init__(self, field: Any, internal_type: str) -> None:
+        self.field = field
+        self.internal_type = internal_type
+        model = getattr(field, "model", None)
+        self.model_label = model._meta.label if model is not None else None
+        klass = type(field)
+        where = f"{self.model_label}.{field.name}" if model is not None else repr(field)
+        super().__init__(
+            f"django_appdb: field '{where}' ({klass.__module__}.{klass.__qualname__}, internal type "
+            f"{internal_type!r}) has no SQLAlchemy column type. Register one before building tables, "
+            f"e.g. in your AppConfig.ready(): django_appdb.register_field_type({klass.__qualname__}, "
+            f"sqlalchemy.Text) (a type, a type instance, or a callable taking the field). Or make "
+            f"{klass.__qualname__}.get_internal_type() return the built-in field it is stored like "
+            f"(such as 'CharField')."
+        )
+
+
+class CrossDatabaseError(ValueError):
+    """A repository was asked to use a table or session of another app's database."""

@@ -23,6 +23,14 @@ EXPECTED = {
     "get_sessionmaker",
     "get_sync_app_session",
     "get_sync_session",
+    # SQLAlchemy tables and repositories
+    "AppRepository",
+    "AsyncAppRepository",
+    "CrossDatabaseError",
+    "UnsupportedFieldError",
+    "metadata_for",
+    "register_field_type",
+    "table_for",
 }
 
 

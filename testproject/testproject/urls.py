@@ -13,4 +13,5 @@ urlpatterns = [
     path("inventory/stock/", inventory_views.stock_levels, name="stock-levels"),
     path("orders/summary/", orders_views.order_summary, name="order-summary"),
     path("orders/<str:number>/paid/", orders_views.mark_paid, name="mark-paid"),
+    path("orders/", orders_views.order_list, name="orders"),
 ]
