@@ -51,10 +51,15 @@ def measure(rounds: int, sample_ns: int) -> dict[str, Any]:
 
     select = text("SELECT 1")
     loop = new_loop()
-    ours_engines = {label: get_async_engine(label) for label in LABELS}
+
+    async def engines() -> dict[str, Any]:
+        # Async engines belong to the running loop: get them from inside it.
+        return {label: get_async_engine(label) for label in LABELS}
+
+    ours_engines = loop.run_until_complete(engines())
     options = {label: pool_options(engine) for label, engine in ours_engines.items()}
     raw_engines = {label: create_async_engine(engine.url, **options[label]) for label, engine in ours_engines.items()}
-    raw_makers = {label: async_sessionmaker(engine) for label, engine in raw_engines.items()}
+    raw_makers = {label: async_sessionmaker(engine, expire_on_commit=False) for label, engine in raw_engines.items()}
 
     async def ours_session(label: str) -> None:
         async with get_app_session(label) as session:

@@ -20,12 +20,19 @@ API = {
 def unavailable_reason() -> str | None:
     """Return why the engine and session API cannot be used here, or None if it can."""
     from importlib import import_module
+    from pathlib import Path
 
+    import django_appdb
+
+    package = Path(django_appdb.__file__).resolve().parent
     for module_name, names in API.items():
         try:
             module = import_module(module_name)
         except ImportError as exc:
             return f"{module_name} does not import ({exc})"
+        # An editable install of another checkout can supply a submodule this one lacks.
+        if Path(module.__file__ or "").resolve().parent != package:
+            return f"{module_name} is not part of this checkout (found {module.__file__})"
         missing = [name for name in names if not hasattr(module, name)]
         if missing:
             return f"{module_name} lacks {', '.join(missing)}"
