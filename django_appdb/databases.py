@@ -243,6 +243,8 @@ class _State:
         self.routes: dict[str, str] = {}
         self.aliases: dict[str, str] = {}
         self.managed: set[str] = {DEFAULT_DB_ALIAS}
+        # Labels on each alias other than default, for the router's allow_migrate.
+        self.homes: dict[str, frozenset[str]] = {}
         self.configured = False
 
     def load(self, records: Mapping[str, AppDatabase]) -> None:
@@ -254,6 +256,11 @@ class _State:
         self.routes.update({label: alias for label, alias in aliases.items() if alias != DEFAULT_DB_ALIAS})
         self.managed.clear()
         self.managed.update({DEFAULT_DB_ALIAS, *aliases.values()})
+        homes: dict[str, set[str]] = {}
+        for label, alias in self.routes.items():
+            homes.setdefault(alias, set()).add(label)
+        self.homes.clear()
+        self.homes.update({alias: frozenset(labels) for alias, labels in homes.items()})
         self.configured = True
 
 

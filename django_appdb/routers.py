@@ -23,7 +23,7 @@ class AppDatabaseRouter:
         # The same dict and set objects that ``state`` updates in place.
         self._routes = state.routes
         self._aliases = state.aliases
-        self._managed = state.managed
+        self._homes = state.homes
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
         """Return the alias of the model's app, or None for apps on ``default``."""
@@ -46,9 +46,15 @@ class AppDatabaseRouter:
         Aliases that no app uses (a replica declared in settings, say) are left
         to the other routers.
         """
-        if db not in self._managed:
+        # Membership tests only, no method call: migrate asks this for every
+        # model on every database. ``homes`` holds the aliases other than
+        # default; only an alias no app uses (a replica) takes the KeyError.
+        if db == DEFAULT_DB_ALIAS:
+            return app_label not in self._routes
+        try:
+            return app_label in self._homes[db]
+        except KeyError:
             return None
-        return self._aliases.get(app_label, DEFAULT_DB_ALIAS) == db
 
 
 def _has_app_router(routers: list[Any]) -> bool:

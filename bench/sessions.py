@@ -1,0 +1,205 @@
+"""Benchmark 3: the SQLAlchemy engine registry and app sessions.
+
+One project: ``s_app`` declares a SQLite file in ``database.py``; with
+PostgreSQL, ``s_pg`` is routed to ``<name>_sessions`` by ``S_PG_DATABASE_URL``.
+In one worker process:
+
+* ``get_engine(label)`` on its hot path (the engine already built), in µs per
+  call, next to a hand-written ``dict`` registry function for scale (CPU time);
+* one session opened, ``SELECT 1`` executed, committed and closed:
+  ``async with get_app_session(label)`` against a bare
+  ``async_sessionmaker(engine)``, and ``with get_sync_app_session(label)``
+  against a bare ``sessionmaker(engine)``, on the same engine and with the
+  same ``expire_on_commit=False`` (wall clock).
+
+Ours and the baseline drive the same engine and ``Session`` classes, so they
+can alternate in one process.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .project import App, Project, Worker, sqlite
+from .report import Context, Row, time_row, unavailable
+from .timing import Comparison, calibrate, compare, no_gc
+
+GOAL = 1.05
+#: The session options the registry's factories use, so only the wrapper differs.
+SESSION_OPTIONS = {"expire_on_commit": False}
+MODELS = """
+class Note(models.Model):
+    text = models.CharField(max_length=50)
+"""
+
+
+def available() -> str | None:
+    """Worker side: return why the API is missing, or None."""
+    from .sqla import unavailable_reason
+
+    return unavailable_reason()
+
+
+def _engine_timers(label: str) -> tuple[Any, Any]:
+    from django_appdb.engines import get_engine
+
+    engines = {label: get_engine(label)}
+
+    def hand_get_engine(app_label: str) -> Any:
+        return engines[app_label]
+
+    def timer(function: Any) -> Any:
+        def measure(n: int) -> int:
+            with no_gc():
+                start = time.thread_time_ns()
+                for _ in range(n):
+                    function(label)
+                return time.thread_time_ns() - start
+
+        return measure
+
+    return timer(get_engine), timer(hand_get_engine)
+
+
+def _sync_session_timers(label: str) -> tuple[Any, Any]:
+    from django_appdb.engines import get_engine
+    from django_appdb.sessions import get_sync_app_session
+    from sqlalchemy import text
+    from sqlalchemy.orm import sessionmaker
+
+    select = text("SELECT 1")
+    bare = sessionmaker(get_engine(label), **SESSION_OPTIONS)
+
+    def ours(n: int) -> int:
+        with no_gc():
+            start = time.perf_counter_ns()
+            for _ in range(n):
+                with get_sync_app_session(label) as session:
+                    session.execute(select)
+            return time.perf_counter_ns() - start
+
+    def baseline(n: int) -> int:
+        with no_gc():
+            start = time.perf_counter_ns()
+            for _ in range(n):
+                with bare() as session:
+                    session.execute(select)
+                    session.commit()
+            return time.perf_counter_ns() - start
+
+    return ours, baseline
+
+
+def _async_session_timers(label: str, loop: Any) -> tuple[Any, Any]:
+    from django_appdb.engines import get_async_engine
+    from django_appdb.sessions import get_app_session
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    select = text("SELECT 1")
+
+    async def make_bare() -> Any:
+        # Async engines belong to the running loop: get it from inside the loop.
+        return async_sessionmaker(get_async_engine(label), **SESSION_OPTIONS)
+
+    bare = loop.run_until_complete(make_bare())
+
+    async def ours_loop(n: int) -> int:
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            async with get_app_session(label) as session:
+                await session.execute(select)
+        return time.perf_counter_ns() - start
+
+    async def baseline_loop(n: int) -> int:
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            async with bare() as session:
+                await session.execute(select)
+                await session.commit()
+        return time.perf_counter_ns() - start
+
+    def ours(n: int) -> int:
+        with no_gc():
+            return loop.run_until_complete(ours_loop(n))
+
+    def baseline(n: int) -> int:
+        with no_gc():
+            return loop.run_until_complete(baseline_loop(n))
+
+    return ours, baseline
+
+
+def measure(label: str, rounds: int, sample_ns: int) -> dict[str, dict[str, float]]:
+    """Worker side: compare each operation with its baseline on ``label``'s database."""
+    from django_appdb.engines import aclose_all_engines, close_all_engines
+
+    from .sqla import new_loop
+
+    loop = new_loop()
+    results = {}
+    try:
+        timers = {
+            "get_engine": _engine_timers(label),
+            "async_session": _async_session_timers(label, loop),
+            "sync_session": _sync_session_timers(label),
+        }
+        for name, (ours, baseline) in timers.items():
+            n = calibrate(baseline, sample_ns, limit=10_000_000 if name == "get_engine" else 100_000)
+            results[name] = compare(ours, baseline, rounds=rounds, n=n).as_dict()
+    finally:
+        loop.run_until_complete(aclose_all_engines())
+        loop.close()
+        close_all_engines()
+    return results
+
+
+def project(ctx: Context) -> tuple[Project, dict[str, str]]:
+    """Return the project and ``{label: backend}`` for the labels to measure."""
+    root = ctx.tmp / "sessions"
+    apps = [App("s_app", MODELS, database_py=f"DATABASE_URL = 'sqlite:///{root / 's_app.sqlite3'}'\n")]
+    labels = {"s_app": "SQLite"}
+    env = {}
+    if ctx.postgres is not None:
+        env["S_PG_DATABASE_URL"] = ctx.postgres.fresh(["sessions"])["sessions"]
+        apps.append(App("s_pg", MODELS))
+        labels["s_pg"] = "PostgreSQL"
+    proj = Project(
+        root,
+        installed_apps=["django_appdb", *(app.label for app in apps)],
+        databases={"default": sqlite(root / "default.sqlite3")},
+        apps=apps,
+        env=env,
+    )
+    return proj.write(), labels
+
+
+ROWS = {
+    "get_engine": ("get_engine(label), engine already built", "hand-written dict registry", None, "/call"),
+    "async_session": ("async with get_app_session(label): execute, commit, close",
+                      "bare async_sessionmaker(engine)", GOAL, "/session"),
+    "sync_session": ("with get_sync_app_session(label): execute, commit, close",
+                     "bare sessionmaker(engine)", GOAL, "/session"),
+}
+
+
+def run(ctx: Context) -> list[Row]:
+    """Runner side: report "not available" rows when the engine registry is missing."""
+    ctx.log("3: SQLAlchemy engine registry and sessions")
+    proj, labels = project(ctx)
+    with Worker(proj, "sessions") as worker:
+        reason = worker.call("bench.sessions:available")
+        if reason:
+            return [unavailable("3", f"{what} ({backend})", reason, "report" if goal is None else f"<= {goal:.2f}x")
+                    for backend in labels.values() for what, _, goal, _ in ROWS.values()]
+        rows = []
+        for label, backend in labels.items():
+            results = worker.call(
+                "bench.sessions:measure", label=label, rounds=ctx.budget.rounds, sample_ns=ctx.budget.sample_ns
+            )
+            for name, (what, baseline, goal, unit) in ROWS.items():
+                rows.append(
+                    time_row("3", f"{what} ({backend})", Comparison.from_dict(results[name]), baseline, goal, unit)
+                )
+    return rows

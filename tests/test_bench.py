@@ -1,0 +1,47 @@
+"""The benchmark runner still runs: a tiny router benchmark, and the engine benchmarks' availability check.
+
+Nothing here looks at a timing; ``python -m bench`` is where the numbers are.
+"""
+
+import pytest
+
+from bench import run
+from bench.report import render
+
+TINY = ["--quick", "--rounds", "2", "--sample-ms", "1"]
+
+
+@pytest.mark.subprocess
+def test_router_benchmark_runs_and_renders_its_rows():
+    rows = run.run_benchmarks(run.parse_args(["--only", "1", *TINY]))
+
+    assert [row.what for row in rows] == [
+        "router.db_for_read",
+        "router.db_for_write",
+        "router.allow_migrate",
+        "router.db_for_read vs no router at all",
+        "router.db_for_write vs no router at all",
+        "router.allow_migrate vs no router at all",
+        "noise control: router.allow_migrate, ours vs ours",
+    ]
+    assert {row.met for row in rows[:3]} <= {"yes", "no"}
+    assert {row.met for row in rows[3:]} == {"n/a"}
+    table = render(rows).splitlines()
+    assert table[0].startswith("| # | benchmark | ours | baseline |")
+    assert len(table) == 2 + len(rows)
+
+
+@pytest.mark.subprocess
+def test_engine_benchmarks_run_or_say_why_not():
+    rows = run.run_benchmarks(run.parse_args(["--only", "3", *TINY, "--postgres-url", ""]))
+
+    assert len(rows) == 3
+    for row in rows:
+        # Measured once the engine registry exists; until then, a clear reason. Never a crash.
+        assert row.met in {"yes", "no", "n/a"} or row.met.startswith("not available: django_appdb."), row
+
+
+def test_unknown_benchmark_numbers_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        run.parse_args(["--only", "1,9"])
+    assert "unknown benchmark(s): 9" in capsys.readouterr().err
