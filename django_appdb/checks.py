@@ -5,7 +5,6 @@ Ids, listed in the README:
 * ``django_appdb.E001`` the app database configuration is invalid;
 * ``django_appdb.E002`` an app database's backend cannot be loaded;
 * ``django_appdb.E003`` a relation crosses two databases;
-* ``django_appdb.E004`` a proxy model lives on another database than its concrete model;
 * ``django_appdb.W001`` another router answers before ``AppDatabaseRouter``;
 * ``django_appdb.W002`` ``AppDatabaseRouter`` is not installed;
 * ``django_appdb.W003`` two aliases name the same physical database.
@@ -135,17 +134,15 @@ def _move_to(record: AppDatabase, other: AppDatabase) -> str:
     return f"set {env_var_name(record.label)} to the URL of '{other.label}' ({other.source})"
 
 
-def _colocate_hint(first: str, second: str, *, relation: bool = True) -> str | None:
+def _colocate_hint(first: str, second: str) -> str | None:
     one, two = _record(first), _record(second)
     if one is None or two is None:
         return None
-    hint = f"Put '{first}' and '{second}' on one database: {_move_to(two, one)}, or {_move_to(one, two)}."
-    if relation:
-        hint += (
-            " Otherwise store the key in a plain field instead of a relation: Django cannot join, "
-            "constrain or assign across databases."
-        )
-    return hint
+    return (
+        f"Put '{first}' and '{second}' on one database: {_move_to(two, one)}, or {_move_to(one, two)}."
+        " Otherwise store the key in a plain field instead of a relation: Django cannot join, "
+        "constrain or assign across databases."
+    )
 
 
 def _models(labels: set[str] | None) -> Iterator[type[Model]]:
@@ -197,7 +194,7 @@ def _crossing_many_to_many(model: type[Model], field: Field, own: str) -> Iterat
 
 @register(TAG, Tags.models)
 def check_relations(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """Report relations between models on two databases (E003) and misplaced proxies (E004).
+    """Report relations between models on two databases (E003).
 
     Covers ForeignKey, OneToOneField (multi-table inheritance included) and
     ManyToManyField with their through tables, contrib apps included.
@@ -205,16 +202,7 @@ def check_relations(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
     messages: list[CheckMessage] = []
     for model in _models(_app_labels(app_configs)):
         if model._meta.proxy:
-            concrete = model._meta.concrete_model
-            own, other = alias_for(model._meta.app_label), alias_for(concrete._meta.app_label)
-            if own != other:
-                messages.append(Error(
-                    f"proxy model {model._meta.label} is routed to {own!r}, but the table of "
-                    f"{concrete._meta.label} is on {other!r}.",
-                    hint=_colocate_hint(model._meta.app_label, concrete._meta.app_label, relation=False),
-                    obj=model,
-                    id="django_appdb.E004",
-                ))
+            # Proxies are routed with their concrete model; its fields are checked there.
             continue
         messages.extend(_crossing_fields(model))
     return messages

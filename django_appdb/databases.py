@@ -17,7 +17,7 @@ Apps that declare nothing use ``default``. Nothing here opens a connection.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 import dj_database_url
 from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Model
 from django.db.utils import ConnectionHandler
 
 from .conf import conf
@@ -245,9 +246,12 @@ class _State:
         self.managed: set[str] = {DEFAULT_DB_ALIAS}
         # Labels on each alias other than default, for the router's allow_migrate.
         self.homes: dict[str, frozenset[str]] = {}
+        # Model class -> alias (None for default), proxies following their
+        # concrete model: the router's first, cheapest look-up.
+        self.model_routes: dict[type[Model], str | None] = {}
         self.configured = False
 
-    def load(self, records: Mapping[str, AppDatabase]) -> None:
+    def load(self, records: Mapping[str, AppDatabase], models: Iterable[type[Model]] = ()) -> None:
         self.records = dict(records)
         aliases = {label: record.alias for label, record in records.items()}
         self.aliases.clear()
@@ -261,7 +265,17 @@ class _State:
             homes.setdefault(alias, set()).add(label)
         self.homes.clear()
         self.homes.update({alias: frozenset(labels) for alias, labels in homes.items()})
+        self.model_routes.clear()
+        self.model_routes.update({model: self.route_of(model) for model in models})
         self.configured = True
+
+    def route_of(self, model: type[Model]) -> str | None:
+        """Return the alias a model's rows live on, None for ``default``.
+
+        A proxy's rows live in its concrete model's table, so it follows that
+        model's app rather than its own.
+        """
+        return self.routes.get(model._meta.concrete_model._meta.app_label)
 
 
 state = _State()
@@ -295,7 +309,7 @@ def merge(
     return live
 
 
-def configure(app_configs: Iterable[AppConfig]) -> dict[str, AppDatabase]:
+def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
     """Plan every app's database, merge new aliases into ``DATABASES`` and load the routes."""
     result = plan(app_configs, conf.DATABASES)
     live = merge(result.new_databases)
@@ -306,7 +320,8 @@ def configure(app_configs: Iterable[AppConfig]) -> dict[str, AppDatabase]:
         )
         for label, record in result.records.items()
     }
-    state.load(records)
+    models = [model for config in app_configs for model in config.get_models(include_auto_created=True)]
+    state.load(records, models)
     return records
 
 

@@ -14,7 +14,8 @@ class AppDatabaseRouter:
     """Route every app's reads, writes, relations and migrations to its alias.
 
     Each decision is a dictionary look-up in tables computed once, when
-    ``django_appdb`` is ready. Apps on ``default`` get ``None`` from
+    ``django_appdb`` is ready. A proxy model goes where its concrete model's
+    table is. Apps on ``default`` get ``None`` from
     ``db_for_read``/``db_for_write`` so Django's own fallback (the instance's
     database, then ``default``) still applies to them.
     """
@@ -24,20 +25,29 @@ class AppDatabaseRouter:
         self._routes = state.routes
         self._aliases = state.aliases
         self._homes = state.homes
+        self._models = state.model_routes
+        self._route_of = state.route_of
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
         """Return the alias of the model's app, or None for apps on ``default``."""
-        return self._routes.get(model._meta.app_label)
+        try:
+            return self._models[model]
+        except KeyError:
+            # Models made after start-up: migration state, isolate_apps.
+            return self._route_of(model)
 
     def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
         """Return the alias of the model's app, or None for apps on ``default``."""
-        return self._routes.get(model._meta.app_label)
+        try:
+            return self._models[model]
+        except KeyError:
+            return self._route_of(model)
 
     def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool:
         """Allow a relation only between two objects on the same database."""
         aliases = self._aliases
-        db1 = obj1._state.db or aliases.get(obj1._meta.app_label, DEFAULT_DB_ALIAS)
-        db2 = obj2._state.db or aliases.get(obj2._meta.app_label, DEFAULT_DB_ALIAS)
+        db1 = obj1._state.db or aliases.get(obj1._meta.concrete_model._meta.app_label, DEFAULT_DB_ALIAS)
+        db2 = obj2._state.db or aliases.get(obj2._meta.concrete_model._meta.app_label, DEFAULT_DB_ALIAS)
         return db1 == db2
 
     def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool | None:

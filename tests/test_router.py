@@ -74,6 +74,30 @@ class TestDecisions:
         assert app_router.allow_migrate(db, app_label) is allowed
         assert router.allow_migrate(db, app_label) is allowed
 
+    def test_proxy_models_follow_their_concrete_model(self, app_router):
+        from django.test.utils import isolate_apps
+
+        with isolate_apps("catalog"):
+
+            class WarehouseProxy(Warehouse):
+                class Meta:
+                    proxy = True
+                    app_label = "catalog"
+
+            assert app_router.db_for_write(WarehouseProxy) == "inventory"
+            assert router.db_for_read(WarehouseProxy) == "inventory"
+            assert app_router.allow_relation(WarehouseProxy(), StockItem()) is True
+
+    def test_every_installed_model_is_precomputed(self):
+        from django.apps import apps
+
+        from django_appdb.databases import state
+
+        models = apps.get_models(include_auto_created=True)
+        assert set(state.model_routes) == set(models)
+        assert state.model_routes[Product.tags.through] is None
+        assert state.model_routes[StockItem] == "inventory"
+
     def test_aliases_no_app_uses_are_left_to_other_routers(self, app_router):
         assert app_router.allow_migrate("replica", "catalog") is None
 
