@@ -16,10 +16,10 @@ class Command(BaseCommand):
     help = "Migrate every app database, add sample rows and show which database holds them."
 
     def handle(self, *args, **options) -> None:
+        # appdb_migrate runs each app's migrations on its own database, default first.
+        call_command("appdb_migrate", interactive=False, verbosity=0)
         aliases = sorted({record.alias for record in app_databases().values()})
-        for alias in aliases:
-            self.stdout.write(self.style.MIGRATE_HEADING(f"Migrating database {alias!r}"))
-            call_command("migrate", database=alias, verbosity=0, interactive=False)
+        self.stdout.write(self.style.MIGRATE_HEADING(f"Migrated databases: {', '.join(aliases)}"))
 
         category, _ = Category.objects.get_or_create(name="Tools")
         Product.objects.get_or_create(
