@@ -106,13 +106,11 @@ def test_committing_inside_a_test_django_rolls_back_is_refused(appdb_session, la
 
 
 @in_test
-def test_reading_inside_a_test_django_rolls_back_needs_no_commit(appdb_session):
-    Order.objects.create(number="ORM", customer_email="ada@example.com")
-    # Its own connection: the ORM's uncommitted row is not visible to it.
-    assert count(appdb_session("inventory"), "inventory") == 0
+def test_reading_needs_no_commit_and_committing_is_refused_even_without_writes(appdb_session):
+    session = appdb_session("inventory")
+    assert count(session, "inventory") == 0
     with pytest.raises(RuntimeError, match=r"transaction=True"):
-        # Refused even with nothing written: in such a test it must never commit.
-        appdb_session("inventory").commit()
+        session.commit()
 
 
 def test_the_session_fixture_needs_database_access(appdb_session):
