@@ -38,6 +38,8 @@ from typing import Any, Generic, TypeVar
 from django.apps import apps
 from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import NO_DB_ALIAS
+from django.db.backends.signals import connection_created
 from django.utils.connection import ConnectionDoesNotExist
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -571,3 +573,15 @@ def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_on_setting_changed, dispatch_uid=_RECEIVER_UID)
+
+
+def _on_connection_created(*, connection: Any, **kwargs: Any) -> None:
+    # Django connects without a database only to create, copy or drop one:
+    # the test databases, before and after every test run. PostgreSQL refuses
+    # to drop or copy a database that still has sessions, so pooled
+    # connections must not outlive that moment.
+    if connection.alias == NO_DB_ALIAS:
+        close_all_engines()
+
+
+connection_created.connect(_on_connection_created, dispatch_uid=f"{_RECEIVER_UID}.connection_created")

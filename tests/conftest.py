@@ -8,12 +8,24 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 POSTGRES_URL = os.environ.get("APPDB_TEST_POSTGRES_URL", "").strip()
+
+# pytester runs the pytest plugin's own tests in child pytest processes.
+pytest_plugins = ["pytester"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Use this checkout's pytest plugin when no installed entry point has loaded it (a checkout run in place)."""
+    from django_appdb import pytest_plugin
+
+    if not config.pluginmanager.is_registered(pytest_plugin):
+        config.pluginmanager.register(pytest_plugin, "django_appdb")
 
 
 @pytest.fixture
@@ -101,12 +113,12 @@ def sqlite_tables(path: Path) -> set[str]:
         return {row[0] for row in rows}
 
 
-@pytest.fixture
-def pg_database(postgres_url: str) -> Iterator[Callable[[str], str]]:
-    """Return a factory that creates a fresh PostgreSQL database and returns its URL.
+@contextmanager
+def postgres_databases(postgres_url: str) -> Iterator[Callable[[str], str]]:
+    """Yield a factory that creates a fresh PostgreSQL database and returns its URL; drop them all on exit.
 
-    Names derive from APPDB_TEST_POSTGRES_URL's database name; every database
-    created is dropped afterwards.
+    Names derive from ``postgres_url``'s database name. Test databases Django
+    derived from them (``test_<name>...``) and left behind are dropped too.
     """
     import psycopg
     from sqlalchemy.engine import make_url
@@ -122,10 +134,28 @@ def pg_database(postgres_url: str) -> Iterator[Callable[[str], str]]:
         created.append(name)
         return base.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
 
-    yield factory
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        for name in created:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield factory
+    finally:
+        with psycopg.connect(maintenance, autocommit=True) as conn:
+            for name in created:
+                derived = conn.execute(
+                    "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", [f"test_{name}"]
+                ).fetchall()
+                for (leftover,) in derived:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{leftover}" WITH (FORCE)')
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> Iterator[Callable[[str], str]]:
+    """Return a factory that creates a fresh PostgreSQL database and returns its URL.
+
+    Names derive from APPDB_TEST_POSTGRES_URL's database name; every database
+    created is dropped afterwards.
+    """
+    with postgres_databases(postgres_url) as factory:
+        yield factory
 
 
 def pg_tables(url: str) -> set[str]:
@@ -135,15 +165,3 @@ def pg_tables(url: str) -> set[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
     return {row[0] for row in rows}
-
-
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: None) -> Iterator[None]:
-    """Close SQLAlchemy's pooled connections before the test databases are destroyed.
-
-    PostgreSQL refuses to drop a database that still has sessions.
-    """
-    yield
-    engines = sys.modules.get("django_appdb.engines")
-    if engines is not None:
-        engines.close_all_engines()

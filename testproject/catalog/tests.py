@@ -2,9 +2,11 @@
 
 from decimal import Decimal
 
-from django.test import TestCase
+from django.test import TestCase, TransactionTestCase
+from sqlalchemy import insert
 
 from catalog.models import Category, Product
+from django_appdb import get_sync_session, table_for
 from django_appdb.testing import app_aliases
 from inventory.models import Warehouse
 from orders.models import Order
@@ -23,3 +25,14 @@ class OverviewTests(TestCase):
         self.assertEqual(data["catalog.Product"], {"database": "default", "rows": 1})
         self.assertEqual(data["inventory.StockItem"], {"database": "inventory", "rows": 0})
         self.assertEqual(data["orders.Order"]["rows"], 2)
+
+
+class CatalogSqlalchemyTests(TransactionTestCase):
+    """A SQLAlchemy session on the default database."""
+
+    databases = {"default"}
+
+    def test_a_session_on_the_default_database_writes_to_its_test_database(self):
+        with get_sync_session() as session:
+            session.execute(insert(table_for(Category)).values(name="From SQLAlchemy"))
+        self.assertEqual(list(Category.objects.values_list("name", flat=True)), ["From SQLAlchemy"])
