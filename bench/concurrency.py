@@ -42,10 +42,11 @@ def available() -> str | None:
 
 def measure(rounds: int, sample_ns: int) -> dict[str, Any]:
     """Worker side: alternate bursts of ours and of raw engines; return per-task-iteration times."""
-    from django_appdb.engines import aclose_all_engines, get_async_engine
-    from django_appdb.sessions import get_app_session
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from django_appdb.engines import aclose_all_engines, get_async_engine
+    from django_appdb.sessions import get_app_session
 
     from .sqla import describe_pool, new_loop, pool_options
 

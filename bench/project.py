@@ -42,6 +42,8 @@ class Project:
     apps: list[App] = field(default_factory=list)
     routers: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    #: Further settings, written as ``NAME = repr(value)``.
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def write(self) -> Project:
         """Write the settings module and the app packages; return self."""
@@ -63,6 +65,7 @@ DATABASE_ROUTERS = {self.routers!r}
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 '''
+        settings += "".join(f"{name} = {value!r}\n" for name, value in self.settings.items())
         (self.root / f"{SETTINGS_MODULE}.py").write_text(settings)
         return self
 

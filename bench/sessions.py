@@ -63,10 +63,11 @@ def _engine_timers(label: str) -> tuple[Any, Any]:
 
 
 def _sync_session_timers(label: str) -> tuple[Any, Any]:
-    from django_appdb.engines import get_engine
-    from django_appdb.sessions import get_sync_app_session
     from sqlalchemy import text
     from sqlalchemy.orm import sessionmaker
+
+    from django_appdb.engines import get_engine
+    from django_appdb.sessions import get_sync_app_session
 
     select = text("SELECT 1")
     bare = sessionmaker(get_engine(label), **SESSION_OPTIONS)
@@ -92,10 +93,11 @@ def _sync_session_timers(label: str) -> tuple[Any, Any]:
 
 
 def _async_session_timers(label: str, loop: Any) -> tuple[Any, Any]:
-    from django_appdb.engines import get_async_engine
-    from django_appdb.sessions import get_app_session
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from django_appdb.engines import get_async_engine
+    from django_appdb.sessions import get_app_session
 
     select = text("SELECT 1")
 

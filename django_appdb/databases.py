@@ -17,10 +17,12 @@ Apps that declare nothing use ``default``. Nothing here opens a connection.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.apps import AppConfig
@@ -29,7 +31,7 @@ from django.db.models import Model
 from django.db.utils import ConnectionHandler
 
 from .conf import conf
-from .dburls import identity, known_schemes, mask_url, parse_url, settings_to_url
+from .dburls import identity, is_file_engine, known_schemes, mask_settings, mask_url, parse_url, settings_to_url
 from .discovery import Declaration, SourceKind, declare
 from .exceptions import AppDatabaseConfigError
 
@@ -80,25 +82,81 @@ class Plan:
     records: dict[str, AppDatabase]
     new_databases: dict[str, dict[str, Any]]
 
+    def __repr__(self) -> str:
+        masked = {alias: mask_settings(settings_dict) for alias, settings_dict in self.new_databases.items()}
+        return f"<Plan records={list(self.records.values())!r} new_databases={masked!r}>"
+
+
+# Line breaks, tabs, NUL...: never part of a URL someone meant to write.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+_FIX_URL = (
+    "Check the scheme://user:password@host:port/name form, and percent-encode special "
+    "characters in the user and password (urllib.parse.quote)."
+)
+
+
+def _check_form(declaration: Declaration, url: str) -> None:
+    """Refuse URLs that dj-database-url would parse into something nobody meant."""
+    if _CONTROL_CHARACTER.search(url):
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r} contains a control character (a line break, tab or NUL).",
+            "Remove it, or percent-encode it if it belongs to the password.",
+        )
+    scheme, colon, rest = url.partition(":")
+    if not colon or not rest.startswith("//") or not scheme:
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r} is not a valid database URL: it does not start with scheme:// "
+            "(postgres://, sqlite:///, mysql://, ...).",
+            _FIX_URL,
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return  # dj-database-url reports it
+    if parts.netloc and ("@" in parts.path or "@" in parts.fragment):
+        # ``postgres://u:pa/ss@h/db``: the password would become the NAME.
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r} is not a valid database URL: it has an '@' after the host.",
+            "Percent-encode '@', '/', '?' and '#' in the user and password (urllib.parse.quote(password, safe='')).",
+        )
+
 
 def _settings_for(declaration: Declaration) -> dict[str, Any]:
+    url = declaration.url or ""
+    _check_form(declaration, url)
     try:
-        settings_dict = parse_url(declaration.url or "")
+        settings_dict = parse_url(url)
     except dj_database_url.UnknownSchemeError as exc:
         raise AppDatabaseConfigError(
             declaration.label,
             declaration.where,
-            f"{mask_url(declaration.url or '')!r} uses unknown scheme {exc.scheme + '://'!r}.",
+            f"{mask_url(url)!r} uses unknown scheme {exc.scheme + '://'!r}.",
             f"Use one of: {', '.join(known_schemes())}.",
         ) from None
     except Exception as exc:
         raise AppDatabaseConfigError(
             declaration.label,
             declaration.where,
-            f"{mask_url(declaration.url or '')!r} is not a valid database URL ({type(exc).__name__}).",
-            "Check the scheme://user:password@host:port/name form, and percent-encode special "
-            "characters in the user and password (urllib.parse.quote).",
+            f"{mask_url(url)!r} is not a valid database URL ({type(exc).__name__}).",
+            _FIX_URL,
         ) from None
+    engine = str(settings_dict.get("ENGINE") or "")
+    if not is_file_engine(engine) and not settings_dict.get("NAME") and not (
+        settings_dict.get("OPTIONS") or {}
+    ).get("service"):
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r} names no database.",
+            "Add the database name after the host (scheme://user:password@host:port/NAME), "
+            "or a ?service= for PostgreSQL.",
+        )
     options = declaration.options
     if "DATABASE_OPTIONS" in options:
         settings_dict["OPTIONS"] = {**settings_dict.get("OPTIONS", {}), **options["DATABASE_OPTIONS"]}

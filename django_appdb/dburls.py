@@ -17,7 +17,9 @@ MASK = "********"
 
 # Query-string keys whose values are secrets (``?sslpassword=...``).
 _SECRET_KEY = re.compile(r"pass|secret|token|key", re.IGNORECASE)
-_SECRET_QUERY = re.compile(r"(?P<key>[?&;][^=&;#]*=)(?P<value>[^&;#]*)")
+# A value runs to the next ``&name=`` (or the end), not to the next ``&`` or
+# ``#``: a password typed unencoded may hold either.
+_SECRET_QUERY = re.compile(r"(?P<key>[?&;][^=&;#]*=)(?P<value>.*?)(?=[&;][A-Za-z_][\w.\-]*=|$)", re.DOTALL)
 # A URL embedded in free text: ``scheme://user:password@``.  Greedy up to the
 # last ``@`` on the same token so an unquoted ``@`` or ``/`` in a password
 # cannot leave part of it visible.
@@ -47,27 +49,65 @@ def mask_text(text: str) -> str:
     return _URL_IN_TEXT.sub(lambda m: f"{m.group('head')}{MASK}@", text)
 
 
+_SCHEME_SLASHES = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def _secret_query_spans(url: str, start: int) -> list[tuple[int, int]]:
+    return [
+        match.span("value")
+        for match in _SECRET_QUERY.finditer(url, start)
+        if _SECRET_KEY.search(match.group("key")) and match.group("value")
+    ]
+
+
+def _mask_spans(url: str, spans: list[tuple[int, int]]) -> str:
+    merged: list[list[int]] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([begin, end])
+    pieces, position = [], 0
+    for begin, end in merged:
+        pieces += [url[position:begin], MASK]
+        position = end
+    pieces.append(url[position:])
+    return "".join(pieces)
+
+
 def _mask_loose(url: str) -> str:
-    masked = mask_text(url)
-    at = masked.rfind("@")
-    if masked == url and at > 0 and ":" in url[:at]:
-        # No ``scheme://`` to anchor on: hide everything from the first colon.
-        masked = f"{url[: url.index(':') + 1]}{MASK}{url[at:]}"
-    return _mask_query(masked)
+    """Mask a URL that does not parse cleanly, under every reading of it.
+
+    An unencoded ``@ / ? #`` in a password makes a URL ambiguous, so both
+    readings are masked: everything from the first ``:`` after ``scheme://``
+    (or from the first ``:`` at all, without ``//``) to the last ``@``, and
+    every secret query value. Over-masking is the price of never leaking.
+    """
+    anchored = _SCHEME_SLASHES.match(url)
+    start = anchored.end() if anchored else 0
+    spans = _secret_query_spans(url, start)
+    at = url.rfind("@")
+    colon = url.find(":", start)
+    if 0 <= colon < at:
+        spans.append((colon + 1, at))
+    return _mask_spans(url, spans)
 
 
 def mask_url(url: str) -> str:
     """Return ``url`` with its password (and secret query values) masked.
 
-    A URL that cannot be parsed is masked generously: everything between
-    ``user:`` and the last ``@`` is hidden.
+    A URL that does not parse cleanly (an unencoded ``@ / ? #`` in the
+    password, say) is masked generously: everything between ``user:`` and
+    the last ``@`` is hidden, and so is every secret query value, whichever
+    reading of the URL is right.
     """
+    anchored = _SCHEME_SLASHES.match(url)
     try:
         parts = urlsplit(url)
-        start = url.index("//") + 2 if "//" in url else -1
     except ValueError:
         return _mask_loose(url)
     netloc = parts.netloc
+    start = anchored.end() if anchored else -1
     # An ``@`` outside the netloc means the netloc was cut short by an
     # unquoted character in the password: mask greedily instead.
     if start < 0 or url.count("@") != netloc.count("@") or url[start : start + len(netloc)] != netloc:

@@ -63,6 +63,13 @@ class Declaration:
     options: Mapping[str, Any] = field(default_factory=dict)
     module_path: str | None = None
 
+    def __repr__(self) -> str:
+        url = None if self.url is None else mask_url(self.url)
+        return (
+            f"<Declaration {self.label!r} {self.where} url={url!r} alias={self.alias!r} "
+            f"options={sorted(self.options)!r}>"
+        )
+
     @property
     def where(self) -> str:
         """Describe the source for error messages."""

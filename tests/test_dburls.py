@@ -21,6 +21,14 @@ from django_appdb.dburls import identity, mask_settings, mask_text, mask_url
         ("postgres://u:[pw@h/db", "postgres://u:********@h/db"),
         ("user:pw@host/db", "user:********@host/db"),
         ("postgres:/u:pw@host/db", "postgres:********@host/db"),
+        # Found by tests/test_masking_properties.py: a line break before the last "@"...
+        ("postgres://u:@\nsecret@h/db", "postgres://u:********@h/db"),
+        # ... and unencoded "&", "@" or "#" in a secret query value.
+        ("postgres://h/db?sslmode=require&sslpassword=se&cret", "postgres://h/db?sslmode=require&sslpassword=********"),
+        ("postgres://u@h/db?sslmode=require&sslpassword=se@cret", "postgres://u@h/db?sslmode=require&sslpassword=********"),
+        ("postgres://u@h/db?sslpassword=se#cret&sslmode=require", "postgres://u@h/db?sslpassword=********&sslmode=require"),
+        # Ambiguous: an "@" in the query could end a password; masking errs on the side of hiding.
+        ("postgres://u@h:5432/db?application_name=a@b", "postgres://u@h:********@b"),
     ],
 )
 def test_mask_url(url, masked):
@@ -45,3 +53,16 @@ def test_identity_ignores_password_and_normalises_port_and_paths(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     lite = {"ENGINE": "django.db.backends.sqlite3"}
     assert identity({**lite, "NAME": "x.db"}) == identity({**lite, "NAME": str(tmp_path / "x.db")})
+
+
+def test_reprs_of_declarations_and_plans_mask_the_password(make_app):
+    from django_appdb.databases import plan
+    from django_appdb.discovery import declare
+
+    app = make_app("billing")
+    environ = {"BILLING_DATABASE_URL": "postgres://u:Hunter2PWMK@h/db"}
+    default = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    declaration, result = declare(app, environ), plan([app], default, environ=environ)
+    for shown in (repr(declaration), repr(result), repr(result.records["billing"])):
+        assert "Hunter2PWMK" not in shown
+        assert "postgres://u:********@h/db" in shown or "'PASSWORD': '********'" in shown
