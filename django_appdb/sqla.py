@@ -106,8 +106,14 @@ class EngineSpec:
 
 
 def _error(alias: str, settings_dict: Mapping[str, Any], problem: str, fix: str = "") -> ImproperlyConfigured:
+    from .databases import state
+
     engine = settings_dict.get("ENGINE", "")
-    message = f"django_appdb: database alias {alias!r} (ENGINE {engine!r}): {problem}"
+    # Name the apps on the alias and where their database came from, so the
+    # reader knows which environment variable or database.py to fix.
+    users = [f"'{record.label}' from {record.source}" for record in state.records.values() if record.alias == alias]
+    used_by = f", used by app {', '.join(users)}" if users and alias != "default" else ""
+    message = f"django_appdb: database alias {alias!r} (ENGINE {engine!r}{used_by}): {problem}"
     return ImproperlyConfigured(f"{message} {fix}".rstrip())
 
 

@@ -314,3 +314,11 @@ def test_engine_repr_never_shows_the_password(is_async):
         assert "***" in repr(sync_engine)
     finally:
         (engine.sync_engine if is_async else engine).dispose()
+
+
+def test_errors_name_the_apps_on_the_alias_and_their_source():
+    with pytest.raises(ImproperlyConfigured) as info:
+        sqla.derive_spec("inventory", settings(PORT="abc"), "postgresql", is_async=False)
+    assert "database alias 'inventory'" in str(info.value)
+    assert "used by app 'inventory' from inventory.database" in str(info.value)
+    assert "PORT 'abc' is not a number" in str(info.value)
