@@ -307,7 +307,6 @@ class _State:
         # Model class -> alias (None for default), proxies following their
         # concrete model: the router's first, cheapest look-up.
         self.model_routes: dict[type[Model], str | None] = {}
-        self.configured = False
 
     def load(self, records: Mapping[str, AppDatabase], models: Iterable[type[Model]] = ()) -> None:
         self.records = dict(records)
@@ -325,7 +324,6 @@ class _State:
         self.homes.update({alias: frozenset(labels) for alias, labels in homes.items()})
         self.model_routes.clear()
         self.model_routes.update({model: self.route_of(model) for model in models})
-        self.configured = True
 
     def route_of(self, model: type[Model]) -> str | None:
         """Return the alias a model's rows live on, None for ``default``.
