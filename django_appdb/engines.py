@@ -33,7 +33,7 @@ import os
 import threading
 import weakref
 from collections.abc import Hashable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from django.apps import apps
 from django.core.signals import setting_changed
@@ -43,13 +43,17 @@ from django.db.backends.signals import connection_created
 from django.utils.connection import ConnectionDoesNotExist
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import sqla
 from .conf import conf
 from .databases import state
 from .discovery import MODULE_NAME
 from .exceptions import AppDatabaseConfigError
+
+if TYPE_CHECKING:
+    # Only for annotations: sqlalchemy.ext.asyncio needs greenlet, which sync
+    # use never does. sqla.create() imports it when an async engine is built.
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
     "AsyncEngineHandler",
@@ -66,7 +70,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-EngineT = TypeVar("EngineT", Engine, AsyncEngine)
+EngineT = TypeVar("EngineT", Engine, "AsyncEngine")
 
 # The settings an engine is built from. A change to any of them, in place or
 # by replacing the dict, makes the engine stale.
@@ -102,7 +106,9 @@ def _refuse_new_connections(engine: Any, alias: str) -> None:
     runs before the driver connects, so not even an empty SQLite file is
     created. Connections already checked out finish their work.
     """
-    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    # An AsyncEngine wraps a sync one; testing the attribute keeps
+    # sqlalchemy.ext.asyncio unimported on the sync path.
+    sync_engine = getattr(engine, "sync_engine", engine)
     shown = repr(sync_engine.url)  # SQLAlchemy masks the password
 
     def refuse(*args: Any) -> None:
@@ -371,7 +377,7 @@ def _in_thread(function: Any) -> concurrent.futures.Future[Any]:
 _pending: set[asyncio.Task[Any]] = set()
 
 
-class AsyncEngineHandler(_BaseEngineHandler[AsyncEngine]):
+class AsyncEngineHandler(_BaseEngineHandler["AsyncEngine"]):
     """Async SQLAlchemy engines by Django database alias, one per running event loop.
 
     Look-ups must happen inside a running event loop: a pooled async

@@ -25,6 +25,21 @@ class AppDatabaseConfigError(ImproperlyConfigured):
         super().__init__(message)
 
 
+class MissingDriverError(ImproperlyConfigured):
+    """A database driver, or greenlet for async use, is not installed.
+
+    The message names the database alias, the apps on it and the package or
+    django-appdb extra to install (``pip install 'django-appdb[async]'``),
+    which ``install`` holds alone (empty when nothing can be installed);
+    ``problem`` is what is missing, in a sentence of its own.
+    """
+
+    def __init__(self, message: str, *, problem: str = "", install: str = "") -> None:
+        self.problem = problem or message
+        self.install = install
+        super().__init__(message)
+
+
 class UnsupportedFieldError(ImproperlyConfigured):
     """A model field has no SQLAlchemy column type.
 

@@ -33,15 +33,15 @@ A repository instance holds its session: use one per request, task or thread.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.db.models import Model
 from sqlalchemy import ColumnElement, Executable, Row, Table, delete, func, insert, select, tuple_, update
 from sqlalchemy.engine import URL, Connection, Engine, Result
 from sqlalchemy.exc import UnboundExecutionError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
 
@@ -49,6 +49,9 @@ from .databases import get_app_database
 from .dburls import identity, mask_url
 from .exceptions import CrossDatabaseError
 from .tables import INFO_DATABASE, INFO_MODEL, database_of, table_for
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 SyncRepo = TypeVar("SyncRepo", bound="AppRepository")
@@ -63,6 +66,13 @@ def _url_identity(url: URL) -> tuple[str, ...]:
     # A SQLite URI's own options (``?mode=memory&cache=shared``) do not change which database it names.
     name = (url.database or "").split("?", 1)[0]
     return identity({"ENGINE": engine, "NAME": name, "HOST": url.host, "PORT": url.port})
+
+
+def _is_async_session(value: object) -> bool:
+    # sqlalchemy.ext.asyncio needs greenlet: never import it on the sync path.
+    # Until something imported it, no AsyncSession can exist.
+    module = sys.modules.get("sqlalchemy.ext.asyncio")
+    return module is not None and isinstance(value, module.AsyncSession)
 
 
 def _buffered(result: Result[Any]) -> Result[Any]:
@@ -265,7 +275,7 @@ class AppRepository(_Base):
             if not isinstance(session, Session):
                 raise TypeError(
                     f"{type(self).__qualname__} needs a sqlalchemy.orm.Session, got {type(session).__name__}"
-                    + (": use an AsyncAppRepository for an AsyncSession." if isinstance(session, AsyncSession)
+                    + (": use an AsyncAppRepository for an AsyncSession." if _is_async_session(session)
                        else ".")
                 )
             from .engines import get_engine
@@ -386,7 +396,7 @@ class AsyncAppRepository(_Base):
     def __init__(self, session: AsyncSession | None = None) -> None:
         super().__init__()
         if session is not None:
-            if not isinstance(session, AsyncSession):
+            if not _is_async_session(session):
                 raise TypeError(
                     f"{type(self).__qualname__} needs a sqlalchemy.ext.asyncio.AsyncSession, got "
                     f"{type(session).__name__}"

@@ -7,18 +7,23 @@ and always close the session, returning its connection to the pool.
 Session factories are built once per engine with ``expire_on_commit=False``,
 so objects loaded in a block stay readable after it has committed and
 closed (an async session cannot lazily reload them).
+
+Only the async names import ``sqlalchemy.ext.asyncio``, on first use: it
+needs greenlet, which the sync side never does.
 """
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import DEFAULT_DB_ALIAS
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from .engines import app_alias, async_engines, engines
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 __all__ = [
     "AppSession",
@@ -44,9 +49,13 @@ def _sessionmaker(alias: str) -> sessionmaker[Session]:
 
 
 def _async_sessionmaker(alias: str) -> async_sessionmaker[AsyncSession]:
+    # Building the engine first reports a missing greenlet or async driver
+    # for this alias, naming the extra to install.
     record = async_engines._record(alias)
     maker = record.sessionmaker
     if maker is None:
+        from sqlalchemy.ext.asyncio import async_sessionmaker
+
         maker = record.sessionmaker = async_sessionmaker(record.engine, **SESSION_OPTIONS)
     return maker
 

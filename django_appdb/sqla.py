@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ImproperlyConfigured
 
 from .dburls import mask_settings, mask_text
+from .exceptions import MissingDriverError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -41,22 +42,26 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Driver:
-    """A DBAPI module SQLAlchemy can drive, and the package that provides it."""
+    """A DBAPI module SQLAlchemy can drive, and the django-appdb extra that installs it."""
 
     dialect: str
     module: str
-    package: str
+    #: What to install, as ``pip install`` takes it; empty when nothing can be installed.
+    install: str
 
+
+#: The extra that installs greenlet and the async drivers for SQLite and PostgreSQL.
+ASYNC_EXTRA = "django-appdb[async]"
 
 # Tried in order; the first whose module imports is used.
 DRIVERS: dict[tuple[str, bool], tuple[Driver, ...]] = {
-    ("postgresql", False): (Driver("postgresql+psycopg", "psycopg", "psycopg[binary]"),),
-    ("postgresql", True): (Driver("postgresql+psycopg", "psycopg", "psycopg[binary]"),),
-    ("sqlite", False): (Driver("sqlite+pysqlite", "sqlite3", "a Python built with sqlite3"),),
-    ("sqlite", True): (Driver("sqlite+aiosqlite", "aiosqlite", "aiosqlite"),),
-    ("mysql", False): (Driver("mysql+mysqldb", "MySQLdb", "mysqlclient"),),
+    ("postgresql", False): (Driver("postgresql+psycopg", "psycopg", "django-appdb[postgres]"),),
+    ("postgresql", True): (Driver("postgresql+psycopg", "psycopg", ASYNC_EXTRA),),
+    ("sqlite", False): (Driver("sqlite+pysqlite", "sqlite3", ""),),
+    ("sqlite", True): (Driver("sqlite+aiosqlite", "aiosqlite", ASYNC_EXTRA),),
+    ("mysql", False): (Driver("mysql+mysqldb", "MySQLdb", "django-appdb[mysql]"),),
     ("mysql", True): (
-        Driver("mysql+aiomysql", "aiomysql", "aiomysql"),
+        Driver("mysql+aiomysql", "aiomysql", "django-appdb[async-mysql]"),
         Driver("mysql+asyncmy", "asyncmy", "asyncmy"),
     ),
 }
@@ -105,7 +110,8 @@ class EngineSpec:
         return f"<EngineSpec {self.alias!r} {self.url!r} async={self.is_async}>"
 
 
-def _error(alias: str, settings_dict: Mapping[str, Any], problem: str, fix: str = "") -> ImproperlyConfigured:
+def _error(alias: str, settings_dict: Mapping[str, Any], problem: str, fix: str = "", *,
+           missing: str | None = None) -> ImproperlyConfigured:
     from .databases import state
 
     engine = settings_dict.get("ENGINE", "")
@@ -114,6 +120,8 @@ def _error(alias: str, settings_dict: Mapping[str, Any], problem: str, fix: str 
     users = [f"'{record.label}' from {record.source}" for record in state.records.values() if record.alias == alias]
     used_by = f", used by app {', '.join(users)}" if users and alias != "default" else ""
     message = f"django_appdb: database alias {alias!r} (ENGINE {engine!r}{used_by}): {problem}"
+    if missing is not None:
+        return MissingDriverError(f"{message} {fix}".rstrip(), problem=problem, install=missing)
     return ImproperlyConfigured(f"{message} {fix}".rstrip())
 
 
@@ -121,8 +129,10 @@ def driver_for(vendor: str, is_async: bool, *, alias: str = "?", settings_dict: 
                importer: Callable[[str], Any] = import_module) -> Driver:
     """Return the driver for a Django vendor, importing its DBAPI module to prove it is there.
 
-    Raise ``ImproperlyConfigured`` naming the package to install when it is
-    missing, or listing the supported backends when the vendor is unknown.
+    Raise :class:`~django_appdb.exceptions.MissingDriverError` naming the
+    extra to install when the driver (or, for async, greenlet) is missing,
+    or ``ImproperlyConfigured`` listing the supported backends when the
+    vendor is unknown.
     """
     settings_dict = settings_dict or {}
     candidates = DRIVERS.get((vendor, is_async))
@@ -147,18 +157,19 @@ def driver_for(vendor: str, is_async: bool, *, alias: str = "?", settings_dict: 
             except ImportError as exc:
                 raise _error(
                     alias, settings_dict, f"async SQLAlchemy engines need greenlet ({mask_text(str(exc))}).",
-                    "Install it: pip install 'greenlet' (or 'django-appdb[async]').",
+                    f"Install the async extra: pip install '{ASYNC_EXTRA}'. Sync engines and sessions "
+                    "work without it.", missing=ASYNC_EXTRA,
                 ) from None
         return driver
-    packages = " or ".join(f"pip install {driver.package!r}" for driver in candidates)
-    if vendor == "sqlite" and not is_async:
-        packages = "rebuild Python with the sqlite3 module"
+    packages = " or ".join(f"pip install '{driver.install}'" for driver in candidates if driver.install)
+    if not packages:
+        packages = "use a Python built with the sqlite3 module"
     kind = "async" if is_async else "sync"
     raise _error(
         alias, settings_dict,
         f"the {kind} SQLAlchemy driver {candidates[0].dialect!r} cannot be imported "
         f"({'; '.join(mask_text(failure) for failure in failures)}).",
-        f"Install it: {packages}.",
+        f"Install it: {packages}.", missing=next((driver.install for driver in candidates if driver.install), ""),
     )
 
 
@@ -244,6 +255,11 @@ def _sqlite(spec: EngineSpec, settings_dict: Mapping[str, Any], options: dict[st
             # A private in-memory database lives in exactly one connection:
             # share that one, or every checkout would see an empty database.
             spec.options["poolclass"] = pool.StaticPool
+    elif spec.is_async:
+        # Pool file connections as the sync engine does. SQLAlchemy 2.1 does
+        # so by default; 2.0 up to at least 2.0.30 opened a new aiosqlite
+        # connection per checkout (NullPool).
+        spec.options["poolclass"] = pool.AsyncAdaptedQueuePool
     spec.init_statements += ("PRAGMA foreign_keys = ON", "PRAGMA legacy_alter_table = OFF")
     init_command = options.get("init_command") or ""
     spec.init_statements += tuple(part.strip() for part in str(init_command).split(";") if part.strip())
@@ -342,9 +358,14 @@ def create(spec: EngineSpec) -> Engine | AsyncEngine:
     rejects the options.
     """
     from sqlalchemy import create_engine, event, exc
-    from sqlalchemy.ext.asyncio import create_async_engine
 
-    factory = create_async_engine if spec.is_async else create_engine
+    factory: Callable[..., Any] = create_engine
+    if spec.is_async:
+        # Only here: sqlalchemy.ext.asyncio needs greenlet, which derive_spec()
+        # has checked for through driver_for().
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        factory = create_async_engine
     try:
         engine = factory(spec.url, **spec.options)
     except (exc.ArgumentError, TypeError, ValueError) as error:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from django.db import connections
 from sqlalchemy import Engine, NullPool, create_engine
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def url_of(alias: str, *, asyncio: bool = False) -> URL:
@@ -54,4 +57,7 @@ def sync_engine(alias: str) -> Iterator[Engine]:
 
 def async_engine(alias: str) -> AsyncEngine:
     """Return an async engine on ``alias``'s test database that pools nothing (safe across event loops)."""
+    # Imported here: sqlalchemy.ext.asyncio needs greenlet, which the sync tests run without.
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     return create_async_engine(url_of(alias, asyncio=True), poolclass=NullPool)

@@ -13,7 +13,6 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from catalog.models import Category
@@ -144,7 +143,10 @@ def test_an_unknown_name_is_a_lookup_error(appdb_session):
 @pytest.mark.asyncio
 @transactional
 @pytest.mark.parametrize("label", LABELS)
+@pytest.mark.async_drivers
 async def test_the_async_session_is_on_the_apps_test_database(appdb_async_session, label):
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     session = appdb_async_session(label)
     assert isinstance(session, AsyncSession)
     await session.execute(insert(table_for(model(label))).values(**row(label, "ASYNC")))
@@ -161,6 +163,7 @@ async def test_the_async_session_is_on_the_apps_test_database(appdb_async_sessio
 
 @pytest.mark.asyncio
 @in_test
+@pytest.mark.async_drivers
 async def test_async_commits_inside_a_test_django_rolls_back_are_refused(appdb_async_session):
     session = appdb_async_session("orders")
     await session.execute(insert(table_for(Order)).values(**row("orders", "LEAK")))

@@ -13,7 +13,6 @@ from django.db import connections
 from django.test.utils import isolate_apps
 from sqlalchemy import create_engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from django_appdb import AppRepository, AsyncAppRepository, CrossDatabaseError, table_for
@@ -237,6 +236,7 @@ def test_place_inserts_an_order_and_its_lines_atomically():
 
 
 @db
+@pytest.mark.async_drivers
 def test_async_repository_writes_rows_the_django_orm_reads():
     async def main() -> datetime.datetime:
         row = await AsyncOrders().add(number="A-1", customer_email="ada@example.com", total=decimal.Decimal("12.34"))
@@ -249,6 +249,7 @@ def test_async_repository_writes_rows_the_django_orm_reads():
 
 
 @db
+@pytest.mark.async_drivers
 def test_async_repository_reads_rows_the_django_orm_wrote_across_event_loops():
     Order.objects.create(number="A-1", customer_email="ada@example.com")
     Order.objects.create(number="B-2", customer_email="bob@example.com", paid=True)
@@ -264,6 +265,7 @@ def test_async_repository_reads_rows_the_django_orm_wrote_across_event_loops():
 
 
 @db
+@pytest.mark.async_drivers
 def test_async_block_is_one_transaction_and_a_given_session_is_joined():
     async def failing() -> None:
         async with AsyncOrders() as orders:
@@ -291,6 +293,7 @@ def test_async_block_is_one_transaction_and_a_given_session_is_joined():
 
 
 @db
+@pytest.mark.async_drivers
 def test_async_execute_delete_and_guard():
     Order.objects.create(number="A-1", customer_email="ada@example.com")
 
@@ -362,6 +365,7 @@ def test_tables_and_statements_of_another_database_are_refused_before_running():
     assert Warehouse.objects.count() == 0 and Order.objects.count() == 0
 
 
+@pytest.mark.psycopg
 def test_sessions_of_another_database_are_refused_with_the_password_masked():
     engine = create_engine("postgresql+psycopg://appuser:s3cret-pw@db.example.com/elsewhere")
     with Session(bind=engine) as session, pytest.raises(CrossDatabaseError) as caught:
@@ -371,7 +375,10 @@ def test_sessions_of_another_database_are_refused_with_the_password_masked():
     engine.dispose()
 
 
+@pytest.mark.async_drivers
 def test_sessions_bound_to_another_app_database_or_to_nothing_are_refused():
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from django_appdb.engines import get_async_engine, get_engine
 
     with Session(bind=get_engine("inventory")) as session, pytest.raises(CrossDatabaseError, match="not to the app"):
@@ -388,7 +395,10 @@ def test_sessions_bound_to_another_app_database_or_to_nothing_are_refused():
     asyncio.run(refused())
 
 
+@pytest.mark.async_drivers
 def test_sync_and_async_sessions_are_not_mixed_up():
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from django_appdb.engines import get_async_engine, get_engine
 
 

@@ -13,7 +13,6 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from sqlalchemy import BigInteger, DateTime, Numeric, String, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from catalog.models import Category
@@ -35,7 +34,7 @@ from orders.models import Order
 DATABASES = ["default", "inventory", "orders"]
 # inventory is always SQLite; orders is PostgreSQL when APPDB_TEST_POSTGRES_URL is set.
 LABELS = ["inventory", "orders"]
-MODES = ["sync", "async"]
+MODES = ["sync", pytest.param("async", marks=pytest.mark.async_drivers)]
 
 
 class Base(DeclarativeBase):
@@ -194,6 +193,7 @@ def test_orm_rows_are_read_back_through_the_app_session(label, mode):
 
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
 @pytest.mark.parametrize("label", LABELS)
+@pytest.mark.async_drivers
 def test_objects_stay_readable_after_the_block(label):
     async def main() -> Any:
         async with get_app_session(label) as session:
@@ -208,6 +208,7 @@ def test_objects_stay_readable_after_the_block(label):
 
 
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
+@pytest.mark.async_drivers
 def test_default_database_sessions():
     async def main() -> None:
         async with get_session() as session:
@@ -223,6 +224,7 @@ def test_default_database_sessions():
 
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
 @pytest.mark.parametrize("label", LABELS)
+@pytest.mark.async_drivers
 def test_three_successive_event_loops_each_get_a_working_engine(label):
     used: list[Any] = []
     closed: list[int] = []
@@ -264,6 +266,7 @@ def orm_in_thread(function: Any) -> Any:
 @pytest.mark.asyncio
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
 @pytest.mark.parametrize("label", LABELS)
+@pytest.mark.async_drivers
 async def test_async_test_writes_and_the_orm_reads(label):
     async with get_app_session(label) as session:
         session.add(new_row(label, "PYTEST-ASYNCIO"))
@@ -300,7 +303,10 @@ def test_a_write_lands_only_in_its_apps_database():
         assert "inventory_warehouse" not in tables
 
 
+@pytest.mark.async_drivers
 def test_sessionmakers_are_cached_per_engine_and_follow_it():
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
     maker = get_sessionmaker("inventory")
     assert isinstance(maker, sessionmaker)
     assert get_sessionmaker("inventory") is maker

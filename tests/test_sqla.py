@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from sqlalchemy import event, pool, text
 
 from django_appdb import sqla
+from django_appdb.exceptions import MissingDriverError
 
 PASSWORD = "p@ss:w/rd#50%?&x"
 
@@ -33,7 +35,8 @@ def derive(settings_dict: dict[str, Any], vendor: str = "postgresql", *, is_asyn
     return sqla.derive_spec("shop", settings_dict, vendor, is_async=is_async)
 
 
-@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize("is_async", [False, pytest.param(True, marks=pytest.mark.async_drivers)])
+@pytest.mark.psycopg
 def test_postgresql_url_is_built_from_fields_with_any_password(is_async):
     spec = derive(settings(), is_async=is_async)
     url = spec.url
@@ -48,6 +51,7 @@ def test_postgresql_url_is_built_from_fields_with_any_password(is_async):
     assert make_url(url.render_as_string(hide_password=False)).password == PASSWORD
 
 
+@pytest.mark.psycopg
 def test_postgresql_keeps_djangos_defaults():
     spec = derive(settings())
     assert spec.connect_args["prepare_threshold"] is None
@@ -56,6 +60,7 @@ def test_postgresql_keeps_djangos_defaults():
     assert "pool_recycle" not in spec.options
 
 
+@pytest.mark.psycopg
 def test_postgresql_options_become_connect_args_and_django_only_ones_are_translated():
     from psycopg import IsolationLevel
 
@@ -80,11 +85,13 @@ def test_postgresql_options_become_connect_args_and_django_only_ones_are_transla
     assert spec.init_statements == ('SET ROLE "sales""team"',)
 
 
+@pytest.mark.psycopg
 def test_postgresql_invalid_isolation_level_is_a_clear_error():
     with pytest.raises(ImproperlyConfigured, match=r"isolation_level.*psycopg\.IsolationLevel"):
         derive(settings(OPTIONS={"isolation_level": "sometimes"}))
 
 
+@pytest.mark.psycopg
 def test_postgresql_without_name_uses_the_maintenance_database_like_django():
     assert derive(settings(NAME=None)).url.database == "postgres"
     with pytest.raises(ImproperlyConfigured, match="NAME is empty"):
@@ -92,12 +99,14 @@ def test_postgresql_without_name_uses_the_maintenance_database_like_django():
     assert derive(settings(NAME="", OPTIONS={"service": "shop"})).connect_args["service"] == "shop"
 
 
+@pytest.mark.psycopg
 def test_postgresql_socket_directory_and_bad_port():
     assert derive(settings(HOST="/var/run/postgresql", PORT="")).url.host == "/var/run/postgresql"
     with pytest.raises(ImproperlyConfigured, match="PORT 'abc' is not a number"):
         derive(settings(PORT="abc"))
 
 
+@pytest.mark.psycopg
 def test_health_checks_and_max_age_map_to_pool_options():
     spec = derive(settings(CONN_HEALTH_CHECKS=True, CONN_MAX_AGE=600))
     assert spec.options["pool_pre_ping"] is True
@@ -107,7 +116,8 @@ def test_health_checks_and_max_age_map_to_pool_options():
 
 
 @pytest.mark.parametrize(
-    ("is_async", "driver"), [(False, "sqlite+pysqlite"), (True, "sqlite+aiosqlite")]
+    ("is_async", "driver"),
+    [(False, "sqlite+pysqlite"), pytest.param(True, "sqlite+aiosqlite", marks=pytest.mark.async_drivers)],
 )
 def test_sqlite_file_path_is_kept_verbatim(is_async, driver, tmp_path):
     path = tmp_path / "db #1.sqlite3"
@@ -117,11 +127,12 @@ def test_sqlite_file_path_is_kept_verbatim(is_async, driver, tmp_path):
     assert spec.url.database == str(path)
     assert spec.url.query == {"uri": "true"}
     assert spec.connect_args == {"check_same_thread": False, "timeout": 20}
-    assert "poolclass" not in spec.options
+    # Pooled alike on every supported SQLAlchemy (2.0's aiosqlite default was NullPool).
+    assert spec.options.get("poolclass") is (pool.AsyncAdaptedQueuePool if is_async else None)
     assert spec.init_statements[0] == "PRAGMA foreign_keys = ON"
 
 
-@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize("is_async", [False, pytest.param(True, marks=pytest.mark.async_drivers)])
 def test_sqlite_django_test_database_shares_one_cache(is_async):
     name = "file:memorydb_default?mode=memory&cache=shared"
     spec = derive(settings("django.db.backends.sqlite3", NAME=name), "sqlite", is_async=is_async)
@@ -129,7 +140,7 @@ def test_sqlite_django_test_database_shares_one_cache(is_async):
     assert spec.options["poolclass"] is (pool.AsyncAdaptedQueuePool if is_async else pool.QueuePool)
 
 
-@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize("is_async", [False, pytest.param(True, marks=pytest.mark.async_drivers)])
 def test_sqlite_private_memory_database_uses_one_connection(is_async):
     spec = derive(settings("django.db.backends.sqlite3", NAME=":memory:"), "sqlite", is_async=is_async)
     assert spec.options["poolclass"] is pool.StaticPool
@@ -227,18 +238,18 @@ def test_async_mysql_falls_back_to_asyncmy():
 @pytest.mark.parametrize(
     ("vendor", "is_async", "package"),
     [
-        ("postgresql", False, "psycopg[binary]"),
-        ("postgresql", True, "psycopg[binary]"),
-        ("sqlite", True, "aiosqlite"),
-        ("mysql", False, "mysqlclient"),
-        ("mysql", True, "aiomysql"),
+        ("postgresql", False, "django-appdb[postgres]"),
+        ("postgresql", True, "django-appdb[async]"),
+        ("sqlite", True, "django-appdb[async]"),
+        ("mysql", False, "django-appdb[mysql]"),
+        ("mysql", True, "django-appdb[async-mysql]"),
     ],
 )
-def test_missing_driver_names_the_package_to_install(vendor, is_async, package):
+def test_missing_driver_names_the_extra_to_install(vendor, is_async, package):
     def importer(module: str) -> None:
         raise ImportError(f"No module named {module!r}")
 
-    with pytest.raises(ImproperlyConfigured) as excinfo:
+    with pytest.raises(MissingDriverError) as excinfo:
         sqla.derive_spec("shop", settings(), vendor, is_async=is_async, importer=importer)
     message = str(excinfo.value)
     assert f"pip install {package!r}" in message
@@ -250,7 +261,7 @@ def test_async_engines_without_greenlet_say_what_to_install():
         if module == "greenlet":
             raise ImportError("No module named 'greenlet'")
 
-    with pytest.raises(ImproperlyConfigured, match="pip install 'greenlet'"):
+    with pytest.raises(MissingDriverError, match=re.escape("pip install 'django-appdb[async]'")):
         sqla.derive_spec("shop", settings(), "postgresql", is_async=True, importer=importer)
     # Sync engines do not need it.
     assert sqla.derive_spec("shop", settings(), "postgresql", is_async=False, importer=importer)
@@ -263,7 +274,7 @@ def test_real_missing_mysqlclient_is_reported():
         pass
     else:
         pytest.skip("mysqlclient is installed")
-    with pytest.raises(ImproperlyConfigured, match="mysqlclient"):
+    with pytest.raises(MissingDriverError, match=re.escape("pip install 'django-appdb[mysql]'")):
         derive(settings("django.db.backends.mysql"), "mysql")
 
 
@@ -275,6 +286,7 @@ def test_unsupported_backend_lists_supported_ones():
     assert PASSWORD not in message
 
 
+@pytest.mark.psycopg
 def test_options_precedence_derived_then_global_then_app():
     spec = derive(settings(CONN_HEALTH_CHECKS=True, OPTIONS={"sslmode": "require", "connect_timeout": 3}))
     sqla.apply_options(
@@ -293,6 +305,7 @@ def test_options_precedence_derived_then_global_then_app():
     }
 
 
+@pytest.mark.psycopg
 def test_rejected_engine_options_are_a_clear_error_without_the_password():
     spec = sqla.apply_options(derive(settings()), {"pool_size": 3, "no_such_option": 1,
                                                    "connect_args": {"password": PASSWORD}})
@@ -303,7 +316,8 @@ def test_rejected_engine_options_are_a_clear_error_without_the_password():
     assert PASSWORD not in message
 
 
-@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize("is_async", [False, pytest.param(True, marks=pytest.mark.async_drivers)])
+@pytest.mark.psycopg
 def test_engine_repr_never_shows_the_password(is_async):
     engine = sqla.create(derive(settings(), is_async=is_async))
     try:
@@ -316,6 +330,7 @@ def test_engine_repr_never_shows_the_password(is_async):
         (engine.sync_engine if is_async else engine).dispose()
 
 
+@pytest.mark.psycopg
 def test_errors_name_the_apps_on_the_alias_and_their_source():
     with pytest.raises(ImproperlyConfigured) as info:
         sqla.derive_spec("inventory", settings(PORT="abc"), "postgresql", is_async=False)
