@@ -7,7 +7,9 @@ Ids, listed in the README:
 * ``django_appdb.E003`` a relation crosses two databases;
 * ``django_appdb.W001`` another router answers before ``AppDatabaseRouter``;
 * ``django_appdb.W002`` ``AppDatabaseRouter`` is not installed;
-* ``django_appdb.W003`` two aliases name the same physical database.
+* ``django_appdb.W003`` two aliases name the same physical database;
+* ``django_appdb.W004`` async views or repositories use a database whose
+  async driver (greenlet, aiosqlite, psycopg) is not installed.
 
 None of them opens a database connection.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import combinations
+from types import ModuleType
 from typing import Any
 
 from django.apps import AppConfig, apps
@@ -334,4 +337,55 @@ def check_shared_databases(app_configs: Sequence[AppConfig] | None = None, **kwa
             "two aliases Django opens two connections, refuses relations between them and splits migrations.",
             id="django_appdb.W003",
         ))
+    return messages
+
+
+def _root_urlconf() -> ModuleType | None:
+    from django.urls import get_resolver
+
+    try:
+        module = get_resolver().urlconf_module
+    except Exception:
+        # A missing or broken URLconf is Django's own check's to report.
+        return None
+    return module if isinstance(module, ModuleType) else None
+
+
+@register(TAG, Tags.compatibility)
+def check_async_drivers(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report async views or repositories on a database whose async driver is missing (W004).
+
+    A base install has no greenlet, aiosqlite or async psycopg; sync use
+    needs none of them, so this is a warning found before the first request
+    rather than an error at start-up.
+    """
+    from .asyncusage import async_uses
+    from .exceptions import MissingDriverError
+    from .sqla import driver_for
+    from .standalone import vendor_of
+
+    labels = _app_labels(app_configs)
+    by_alias: dict[str, list[str]] = {}
+    for use in async_uses(_root_urlconf()):
+        if labels is None or use.app_label in labels:
+            by_alias.setdefault(use.alias, []).append(use.what)
+    messages: list[CheckMessage] = []
+    current = conf.DATABASES
+    for alias, uses in by_alias.items():
+        if alias not in current:
+            continue
+        try:
+            driver_for(vendor_of(alias), True, alias=alias, settings_dict=current[alias])
+        except MissingDriverError as exc:
+            shown = "; ".join(uses[:5]) + (f"; and {len(uses) - 5} more" if len(uses) > 5 else "")
+            messages.append(CheckWarning(
+                f"{shown} use{'s' if len(uses) == 1 else ''} database alias {alias!r} through SQLAlchemy's "
+                f"async side, which fails here: {exc.problem}",
+                hint=(f"Install it: pip install '{exc.install}'. " if exc.install else "")
+                + "Sync engines, sessions and repositories work without it.",
+                id="django_appdb.W004",
+            ))
+        except Exception:
+            # An unsupported backend: the async side reports it when used.
+            continue
     return messages

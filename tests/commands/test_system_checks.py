@@ -26,10 +26,16 @@ def ours(messages) -> list:
     return [message for message in messages if (message.id or "").startswith("django_appdb.")]
 
 
+# The test project has async views: without the async extra they get W004 (tests/test_base_install.py).
+@pytest.mark.async_drivers
 def test_the_test_project_has_no_issues():
-    assert ours(run_checks()) == []
+    # Only ours: Django 6.1 runs its model checks against every database when
+    # none is named, and those connect (JSONField asks SQLite for JSON
+    # support). Ours never connect, which the blocked database access proves.
+    assert ours(run_checks(tags=[checks.TAG])) == []
 
 
+@pytest.mark.async_drivers
 @pytest.mark.django_db(databases=["default", "inventory", "orders"])
 def test_no_issues_while_test_databases_are_in_use():
     # Django's test runner runs the checks after renaming every database.
@@ -37,6 +43,7 @@ def test_no_issues_while_test_databases_are_in_use():
 
 
 @pytest.mark.subprocess
+@pytest.mark.async_drivers
 def test_manage_py_check_passes_on_the_test_project(sqlite_project):
     result = run_manage(sqlite_project(), "check")
     assert "System check identified no issues" in result.stdout
@@ -112,7 +119,7 @@ def shelf_project(tmp_path: Path, sqlite_project):
 @pytest.mark.subprocess
 def test_relations_across_databases_are_named_with_their_fields(shelf_project):
     result = run_manage(shelf_project, "check", returncode=1)
-    errors = [line for line in result.stderr.splitlines() if "(django_appdb." in line]
+    errors = [line for line in result.stderr.splitlines() if "(django_appdb.E" in line]
     named = sorted(line.split(":", 1)[0] for line in errors)
     assert named == [
         "shelf.Bundle.product_ptr",
@@ -282,7 +289,9 @@ def test_the_same_database_under_two_aliases_is_reported(sqlite_project, tmp_pat
     result = run_manage(env, "check")
     assert "?: (django_appdb.W003) database alias 'orders' (apps 'orders') reaches the same database as " \
         "'default'" in result.stderr
-    assert "System check identified 1 issue (0 silenced)." in result.stderr
+    # Nothing else, but W004 where the async extra is not installed.
+    reported = [line for line in result.stderr.splitlines() if "(django_appdb." in line and "W004" not in line]
+    assert len(reported) == 1, result.stderr
 
 
 @pytest.mark.subprocess
