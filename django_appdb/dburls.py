@@ -5,11 +5,12 @@ Nothing here opens a connection.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import dj_database_url
 
@@ -139,7 +140,30 @@ def parse_url(url: str) -> dict[str, Any]:
     Raise dj-database-url's ``UnknownSchemeError`` or ``ParseError`` (both
     ``ValueError``) on bad input; callers turn those into configuration errors.
     """
+    _check_bracketed_host(url)
     return dict(dj_database_url.parse(url))
+
+
+_BRACKETED = re.compile(r"\[([^\]]*)\](?::[^:]*)?")
+
+
+def _check_bracketed_host(url: str) -> None:
+    # Python 3.11.4+ refuses a bracketed host that is not an IPv6 address;
+    # 3.10 reads "[zz]" as the host name "zz". Refuse it on every Python.
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return  # dj-database-url reports it
+    host = netloc.rpartition("@")[2]
+    if "[" not in host and "]" not in host:
+        return
+    match = _BRACKETED.fullmatch(host)
+    try:
+        if match is None:
+            raise ValueError(host)
+        ipaddress.IPv6Address(match.group(1))
+    except ValueError:
+        raise dj_database_url.ParseError() from None
 
 
 def _engine_kind(engine: str) -> str:
@@ -172,10 +196,9 @@ def settings_to_url(settings_dict: Mapping[str, Any]) -> str:
     """Return a dj-database-url style URL for a Django ``DATABASES`` entry.
 
     ``OPTIONS`` are not rendered. The password is included; mask it with
-    :func:`mask_url` before showing it.
+    :func:`mask_url` before showing it. :func:`parse_url` gives back the
+    user, password, host, port and name.
     """
-    from sqlalchemy.engine import URL
-
     engine = str(settings_dict.get("ENGINE") or "")
     scheme = None
     for candidate, registered in dj_database_url.ENGINE_SCHEMES.items():
@@ -184,12 +207,29 @@ def settings_to_url(settings_dict: Mapping[str, Any]) -> str:
             break
     if scheme is None:
         scheme = _engine_kind(engine) or "unknown"
+    # Rendered here rather than by SQLAlchemy's URL: SQLAlchemy 2.0 leaves the
+    # database name unencoded, so a ``?`` or ``#`` in it (SQLite's
+    # ``file:name?mode=memory&cache=shared``) starts a query or fragment and
+    # the name comes back cut short. The quoting is SQLAlchemy 2.1's.
+    user = str(settings_dict.get("USER") or "")
+    password = str(settings_dict.get("PASSWORD") or "")
+    host = str(settings_dict.get("HOST") or "")
     port = settings_dict.get("PORT")
-    return URL.create(
-        scheme,
-        username=settings_dict.get("USER") or None,
-        password=settings_dict.get("PASSWORD") or None,
-        host=settings_dict.get("HOST") or None,
-        port=int(port) if port not in (None, "") else None,
-        database=str(settings_dict.get("NAME") or "") or None,
-    ).render_as_string(hide_password=False)
+    name = str(settings_dict.get("NAME") or "")
+    url = f"{scheme}://"
+    if user or password:
+        url += quote(user, safe=" +")
+        if password:
+            url += ":" + quote(password, safe=" +")
+        url += "@"
+    if ":" in host:
+        url += f"[{host}]"
+    else:
+        # Encoded so that a socket directory (``/var/run/postgresql``) stays
+        # the host; a host name has nothing to encode.
+        url += quote(host, safe="")
+    if port not in (None, ""):
+        url += f":{int(port)}"
+    if name:
+        url += "/" + quote(name, safe=" +/")
+    return url

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 from django.core.management import call_command
+from django.db import connections
 
 from .dburls import mask_text
-from .standalone import standalone_connection
+from .standalone import describe_error, standalone_connection
 from .targets import databases_by_alias
 
 Outcome = Literal["migrated", "planned", "up-to-date", "unapplied"]
@@ -52,6 +53,15 @@ class MigrationOptions:
     interactive: bool = True
     verbosity: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class UnreachableDatabaseError(Exception):
+    """A database to migrate cannot be connected to, so nothing was migrated."""
+
+    def __init__(self, alias: str, detail: str) -> None:
+        self.alias = alias
+        self.detail = detail
+        super().__init__(f"cannot connect to database {alias!r} ({detail}). Nothing was migrated.")
 
 
 class DatabaseMigrationError(Exception):
@@ -99,9 +109,16 @@ def migrate_databases(
     before each database and ``on_result`` after it. With ``options.check``
     every database is checked, and the ones with unapplied migrations get the
     outcome ``"unapplied"``.
-    Raise :class:`DatabaseMigrationError` when a database fails.
+
+    Every database is connected to first: one that cannot be reached raises
+    :class:`UnreachableDatabaseError` before any is migrated (Django's own
+    checks connect to some backends only, so they cannot be relied on for
+    this). Raise :class:`DatabaseMigrationError` when a database fails.
     """
     targets = migration_targets(options.app_label)
+    unreachable = first_unreachable([target.alias for target in targets])
+    if unreachable is not None:
+        raise UnreachableDatabaseError(*unreachable)
     positional = [value for value in (options.app_label, options.migration_name) if value]
     results: list[MigrationResult] = []
     for index, target in enumerate(targets):
@@ -145,12 +162,16 @@ def migrate_databases(
     return results
 
 
-def first_unreachable(aliases: Iterable[str], timeout: float = 5.0) -> str | None:
-    """Return the first of ``aliases`` whose database cannot be connected to, or None."""
+def first_unreachable(aliases: Iterable[str], timeout: float = 5.0) -> tuple[str, str] | None:
+    """Return the first of ``aliases`` whose database cannot be connected to, with why; or None.
+
+    Each is tried through a private connection, closed afterwards, waiting at
+    most about ``timeout`` seconds on PostgreSQL and MySQL.
+    """
     for alias in aliases:
         try:
             with standalone_connection(alias, connect_timeout=timeout) as wrapper:
                 wrapper.ensure_connection()
-        except Exception:
-            return alias
+        except Exception as exc:
+            return alias, describe_error(exc, connections.settings[alias])
     return None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.db import connections
 
-from .databases import app_databases
+from .databases import AppDatabase, app_databases
+from .dburls import identity, mask_url, parse_url, settings_to_url
 from .standalone import describe_error, missing_sqlite_file, standalone_connection, vendor_of
 from .targets import databases_by_alias
 
@@ -80,6 +81,18 @@ class _Probe(threading.Thread):
             self.latency_ms = round((time.perf_counter() - started) * 1000, 2)
 
 
+def _probed_url(record: AppDatabase, live: Mapping[str, Any]) -> str:
+    """Return the masked URL of the database probed: as declared while the live settings still name it."""
+    if record.declared_url is not None:
+        try:
+            if identity(parse_url(record.declared_url)) == identity(live):
+                return record.masked_url
+        except ValueError:
+            pass
+    # Changed since start-up (under the test runner: the test database).
+    return mask_url(settings_to_url(live))
+
+
 def check_databases(labels: Iterable[str] | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[DatabaseStatus]:
     """Connect to the database of every alias (or of the apps given) and run a trivial query.
 
@@ -102,7 +115,7 @@ def check_databases(labels: Iterable[str] | None = None, timeout: float = DEFAUL
     records = app_databases()
     statuses = []
     for probe in probes:
-        url = records[groups[probe.alias][0]].masked_url
+        url = _probed_url(records[groups[probe.alias][0]], connections.settings[probe.alias])
         if probe.is_alive():
             status: Status = "timeout"
             error: str | None = f"no answer within {timeout:g} s"

@@ -50,10 +50,13 @@ def vendor_of(alias: str) -> str:
 
 def _with_connect_timeout(vendor: str, options: dict[str, Any], seconds: float) -> None:
     # libpq and the MySQL drivers take whole seconds; never lengthen a
-    # shorter timeout the project already set.
+    # shorter timeout the project already set. One second more than asked:
+    # the caller's own deadline decides, and the driver's only ends an
+    # attempt left behind (psycopg 3.1 gives up at exactly connect_timeout,
+    # racing the deadline; psycopg 3.3 waits at least 2 s, as libpq does).
     if vendor not in ("postgresql", "mysql"):
         return
-    wanted = max(1, math.ceil(seconds))
+    wanted = max(1, math.ceil(seconds)) + 1
     current = options.get("connect_timeout")
     try:
         current_seconds = int(current) if current not in (None, "") else 0

@@ -2,7 +2,7 @@
 
 import pytest
 
-from django_appdb.dburls import identity, mask_settings, mask_text, mask_url
+from django_appdb.dburls import identity, mask_settings, mask_text, mask_url, parse_url, settings_to_url
 
 
 @pytest.mark.parametrize(
@@ -66,3 +66,39 @@ def test_reprs_of_declarations_and_plans_mask_the_password(make_app):
     for shown in (repr(declaration), repr(result), repr(result.records["billing"])):
         assert "Hunter2PWMK" not in shown
         assert "postgres://u:********@h/db" in shown or "'PASSWORD': '********'" in shown
+
+
+SQLITE = "django.db.backends.sqlite3"
+POSTGRES = "django.db.backends.postgresql"
+
+
+def test_settings_to_url_keeps_a_sqlite_shared_memory_name_whole():
+    # The name Django gives a SQLite test database: SQLAlchemy 2.0 rendered its
+    # "?" unencoded, so parsing the URL back cut the name at "file:memorydb_default".
+    name = "file:memorydb_default?mode=memory&cache=shared"
+    url = settings_to_url({"ENGINE": SQLITE, "NAME": name})
+    assert url == "sqlite:///file%3Amemorydb_default%3Fmode%3Dmemory%26cache%3Dshared"
+    assert parse_url(url)["NAME"] == name
+
+
+@pytest.mark.parametrize(
+    ("settings_dict", "url"),
+    [
+        ({"ENGINE": SQLITE, "NAME": "/tmp/a b%c#d.sqlite3"}, "sqlite:////tmp/a b%25c%23d.sqlite3"),
+        ({"ENGINE": SQLITE, "NAME": ":memory:"}, "sqlite:///%3Amemory%3A"),
+        ({"ENGINE": SQLITE, "NAME": "relative/x.db"}, "sqlite:///relative/x.db"),
+        (
+            {"ENGINE": POSTGRES, "NAME": "d?b#x%", "USER": "u@x", "PASSWORD": "p@ss:/?#%&=", "HOST": "h",
+             "PORT": 5433},
+            "postgres://u%40x:p%40ss%3A%2F%3F%23%25%26%3D@h:5433/d%3Fb%23x%25",
+        ),
+        ({"ENGINE": POSTGRES, "NAME": "d", "PASSWORD": "pw", "HOST": "h"}, "postgres://:pw@h/d"),
+        ({"ENGINE": POSTGRES, "NAME": "d", "HOST": "/var/run/postgresql"}, "postgres://%2Fvar%2Frun%2Fpostgresql/d"),
+        ({"ENGINE": POSTGRES, "NAME": "d", "USER": "u", "HOST": "::1", "PORT": "5432"}, "postgres://u@[::1]:5432/d"),
+    ],
+)
+def test_settings_to_url_round_trips_through_parse_url(settings_dict, url):
+    assert settings_to_url(settings_dict) == url
+    parsed = parse_url(url)
+    for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT"):
+        assert str(parsed.get(key) or "") == str(settings_dict.get(key) or ""), key

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import django
 import pytest
 from django.core import mail
 from django.test import Client
@@ -93,7 +94,9 @@ def test_without_the_filter_django_shows_the_passwords(settings, reporter_filter
 @pytest.mark.parametrize(("path", "leaked"), [(OURS, False), (DJANGOS, True)])
 def test_error_email_masks_database_urls_and_passwords(settings, reporter_filter, failing_request, path, leaked):
     settings.DEBUG = False
-    settings.ADMINS = [("Ops", "ops@example.com")]
+    # Django 6.0 takes plain addresses and deprecates the (name, address)
+    # pairs that Django 5.2 requires.
+    settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6, 0) else [("Ops", "ops@example.com")]
     reporter_filter(path)
     status, _ = failing_request()
 

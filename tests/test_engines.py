@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import django
 import pytest
 from django.apps import apps
 from django.conf import settings
@@ -147,6 +148,7 @@ def test_engine_follows_an_in_place_settings_change(add_alias, tmp_path):
     assert handler[alias] is not second
 
 
+@pytest.mark.async_drivers
 def test_async_engine_follows_a_settings_change_within_its_loop(add_alias, tmp_path):
     from django_appdb import engines as engines_module
 
@@ -198,6 +200,7 @@ def test_engine_follows_a_replaced_settings_dict(add_alias, tmp_path):
     assert second.url.database == first.url.database
 
 
+@pytest.mark.psycopg
 def test_engine_follows_django_to_the_test_database_and_back(add_alias, tmp_path, django_db_blocker):
     real = str(tmp_path / "real.sqlite3")
     alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=real, TEST={"MIGRATE": False})
@@ -206,7 +209,10 @@ def test_engine_follows_django_to_the_test_database_and_back(add_alias, tmp_path
     assert before.url.database == real
     creation = connections[alias].creation
     with django_db_blocker.unblock():
-        test_name = creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        # Django 6.1 deprecated serialize (and no longer serializes unless
+        # asked to); before 6.1 it serializes unless told not to.
+        no_serialize = {} if django.VERSION >= (6, 1) else {"serialize": False}
+        test_name = creation.create_test_db(verbosity=0, autoclobber=True, **no_serialize)
         try:
             assert test_name == f"file:memorydb_{alias}?mode=memory&cache=shared"
             engine = handler[alias]
@@ -281,6 +287,7 @@ def test_close_all_engines_closes_pooled_connections_and_rebuilds_on_next_use():
     assert get_engine("inventory") is not engine
 
 
+@pytest.mark.async_drivers
 def test_aclose_all_engines_closes_sync_and_async_engines():
     sync_engine = get_engine("inventory")
     with sync_engine.connect() as conn:
@@ -334,6 +341,7 @@ def test_apps_sharing_an_alias_must_agree_on_engine_options(monkeypatch):
     assert PASSWORD not in message
 
 
+@pytest.mark.psycopg
 def test_registry_and_errors_never_show_the_password(add_alias):
     alias = add_alias(
         "scratch", ENGINE="django.db.backends.postgresql", NAME="shop", USER="app", PASSWORD=PASSWORD,
@@ -378,6 +386,7 @@ def test_every_app_engine_names_the_database_django_writes_to():
 
 
 @pytest.mark.django_db(databases=DATABASES)
+@pytest.mark.async_drivers
 def test_every_app_async_engine_names_the_database_django_writes_to():
     async def names() -> dict[str, str | None]:
         return {label: get_async_engine(label).url.database for label in ("catalog", "inventory", "orders")}
@@ -442,6 +451,7 @@ def test_forked_child_never_reuses_the_parents_connections(label):
 
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
 @pytest.mark.parametrize("label", LABELS)
+@pytest.mark.async_drivers
 def test_forked_child_forgets_the_parents_async_engines(label):
     async def main() -> tuple[int, str]:
         engine = get_async_engine(label)
@@ -520,7 +530,10 @@ print(json.dumps({"loaded_at_startup": loaded, "rows": rows}))
 @pytest.mark.subprocess
 @pytest.mark.parametrize(
     "orders_url",
-    ["sqlite:///{tmp}/orders.sqlite3", "postgresql://app:p%40ss%3Aw%2Frd@db.invalid:5432/orders_db"],
+    [
+        "sqlite:///{tmp}/orders.sqlite3",
+        pytest.param("postgresql://app:p%40ss%3Aw%2Frd@db.invalid:5432/orders_db", marks=pytest.mark.psycopg),
+    ],
     ids=["sqlite", "postgresql"],
 )
 def test_every_app_engine_names_djangos_database_in_a_normal_run(tmp_path, orders_url):

@@ -75,11 +75,12 @@ def test_demo_command_puts_rows_in_each_apps_file(tmp_path, files):
     result = run_manage("demo", cwd=tmp_path, **files)
     assert result.returncode == 0, result.stderr
     import sqlite3
+    from contextlib import closing
 
     counts = {}
     for name, table in [("orders", "orders_order"), ("inventory", "inventory_warehouse"), ("default",
                                                                                           "catalog_product")]:
-        with sqlite3.connect(tmp_path / f"{name}.sqlite3") as conn:
+        with closing(sqlite3.connect(tmp_path / f"{name}.sqlite3")) as conn:
             counts[name] = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     assert counts == {"orders": 1, "inventory": 1, "default": 1}
     assert "orders.Order" in result.stdout and "orders" in result.stdout
@@ -102,11 +103,10 @@ def test_ready_opens_no_connection(tmp_path, files):
     assert "OPENED []" in result.stdout
 
 
-@pytest.mark.parametrize("early", ["contrib_postgres", "model_module"])
+@pytest.mark.parametrize("early", [pytest.param("contrib_postgres", marks=pytest.mark.psycopg), "model_module"])
 def test_connections_read_before_ready(tmp_path, files, early):
     """New aliases work even when django.db.connections read its settings before ready()."""
     if early == "contrib_postgres":
-        pytest.importorskip("psycopg")
         body = 'INSTALLED_APPS = ["django.contrib.postgres", *INSTALLED_APPS]\n'
     else:
         app = tmp_path / "early_app"

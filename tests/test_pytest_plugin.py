@@ -30,7 +30,10 @@ asyncio_default_fixture_loop_scope = function
 
 
 def declared_entry_point() -> tuple[str, str]:
-    tomllib = pytest.importorskip("tomllib")
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10: tomllib's forerunner, from the "test" extra
+        import tomli as tomllib
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     ((name, value),) = project["entry-points"]["pytest11"].items()
     return name, value
@@ -188,6 +191,7 @@ def orders_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_database")("plugin_orders")
 
 
+@pytest.mark.async_drivers
 def test_what_the_fixtures_leave_to_the_next_test(pytester, run_child, tmp_path, orders_database):
     pytester.makepyfile(test_across=textwrap.dedent(ACROSS_TESTS))
     result = run_child(

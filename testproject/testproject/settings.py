@@ -68,3 +68,7 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Django 6.1 sends email through MAILERS and warns when it is unset; older
+# versions ignore it and use the same SMTP backend by default.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}

@@ -64,6 +64,7 @@ def test_json_and_labels():
 
 
 @pytest.mark.django_db(databases=ALL)
+@pytest.mark.psycopg
 def test_refused_connection_fails_naming_the_database(monkeypatch, closed_port):
     _unreachable(monkeypatch, "orders", closed_port)
     out = StringIO()
@@ -80,6 +81,7 @@ def test_refused_connection_fails_naming_the_database(monkeypatch, closed_port):
 
 
 @pytest.mark.django_db(databases=ALL)
+@pytest.mark.psycopg
 def test_a_silent_server_cannot_hang_it(monkeypatch, silent_port):
     _unreachable(monkeypatch, "orders", silent_port)
     statuses = {status.alias: status for status in check_databases(timeout=0.5)}
@@ -118,6 +120,7 @@ def test_bad_arguments():
 
 
 @pytest.mark.subprocess
+@pytest.mark.psycopg
 def test_exit_status_names_each_unreachable_database(sqlite_project, closed_port, silent_port, tmp_path):
     env = sqlite_project(
         DATABASE_URL=f"postgresql://main:{PASSWORD}@127.0.0.1:{closed_port}/main",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from io import StringIO
 from pathlib import Path
 
@@ -22,14 +23,14 @@ def tables(path: Path) -> set[str]:
     """Return the table names of a SQLite file (empty if the file does not exist)."""
     if not path.exists():
         return set()
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
         return {row[0] for row in rows}
 
 
 def applied(path: Path) -> list[tuple[str, str]]:
     """Return the (app, name) rows of a SQLite file's django_migrations table."""
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         return sorted(conn.execute("SELECT app, name FROM django_migrations").fetchall())
 
 
@@ -142,7 +143,7 @@ def test_fake_records_without_creating(sqlite_project, tmp_path):
 def test_a_failure_names_the_database_stops_and_keeps_what_was_migrated(sqlite_project, tmp_path):
     env = sqlite_project()
     default, inventory, orders = (tmp_path / f"{name}.sqlite3" for name in ("default", "inventory", "orders"))
-    with sqlite3.connect(inventory) as conn:
+    with closing(sqlite3.connect(inventory)) as conn, conn:
         conn.execute("CREATE TABLE inventory_warehouse (id integer)")
 
     result = run_manage(env, "appdb_migrate", "--noinput", returncode=1)
@@ -155,7 +156,7 @@ def test_a_failure_names_the_database_stops_and_keeps_what_was_migrated(sqlite_p
     assert not tables(orders)
 
     # Fix the cause and run again: it resumes.
-    with sqlite3.connect(inventory) as conn:
+    with closing(sqlite3.connect(inventory)) as conn, conn:
         conn.execute("DROP TABLE inventory_warehouse")
     resumed = sections(run_manage(env, "appdb_migrate", "--noinput").stdout)
     assert "No migrations to apply." in resumed["default"]
@@ -172,6 +173,19 @@ def test_an_unreachable_database_stops_it_before_anything_is_migrated(sqlite_pro
         "database file. Nothing was migrated." in result.stderr
     )
     assert not tables(tmp_path / "default.sqlite3")
+
+
+@pytest.mark.subprocess
+@pytest.mark.psycopg
+def test_a_postgresql_server_that_is_down_stops_it_before_anything_is_migrated(sqlite_project, tmp_path, closed_port):
+    env = sqlite_project(ORDERS_DATABASE_URL=f"postgresql://shop:Hidden-7@127.0.0.1:{closed_port}/shop")
+    result = run_manage(env, "appdb_migrate", "--noinput", returncode=1)
+    assert "CommandError: cannot connect to database 'orders' (OperationalError: " in result.stderr
+    assert "Nothing was migrated." in result.stderr
+    assert "Hidden-7" not in result.stdout + result.stderr
+    # default and inventory come before orders, and were not touched either.
+    assert not tables(tmp_path / "default.sqlite3")
+    assert not tables(tmp_path / "inventory.sqlite3")
 
 
 @pytest.mark.subprocess

@@ -13,6 +13,7 @@ from django_appdb.migrating import (
     DatabaseMigrationError,
     MigrationOptions,
     MigrationResult,
+    UnreachableDatabaseError,
     first_unreachable,
     migrate_databases,
     migration_targets,
@@ -67,8 +68,8 @@ class Command(BaseCommand):
         try:
             super().check(*args, **kwargs)
         except DatabaseError as exc:
-            alias = first_unreachable(kwargs.get("databases") or [])
-            where = f"database {alias!r}" if alias else "a database"
+            unreachable = first_unreachable(kwargs.get("databases") or [])
+            where = f"database {unreachable[0]!r}" if unreachable else "a database"
             raise CommandError(
                 f"System checks could not use {where}: {describe_error(exc)}. Nothing was migrated."
             ) from exc
@@ -111,7 +112,7 @@ class Command(BaseCommand):
             )
         except LookupError as exc:
             raise CommandError(exc.args[0]) from None
-        except DatabaseMigrationError as exc:
+        except (UnreachableDatabaseError, DatabaseMigrationError) as exc:
             raise CommandError(str(exc)) from exc
 
         aliases = ", ".join(result.alias for result in results)
