@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,6 +26,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.pluginmanager.is_registered(pytest_plugin):
         config.pluginmanager.register(pytest_plugin, "django_appdb")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs PostgreSQL through the postgres_url fixture, so that ``-m`` can deselect it."""
+    for item in items:
+        if "postgres_url" in getattr(item, "fixturenames", ()) and item.get_closest_marker("postgres") is None:
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture
@@ -108,7 +115,8 @@ def sqlite_tables(path: Path) -> set[str]:
     """Return the table names in a SQLite file, read directly."""
     import sqlite3
 
-    with sqlite3.connect(path) as conn:
+    # closing(): sqlite3's own context manager ends the transaction but leaves the connection open.
+    with closing(sqlite3.connect(path)) as conn:
         rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
         return {row[0] for row in rows}
 
@@ -119,8 +127,8 @@ def postgres_databases(postgres_url: str) -> Iterator[Callable[[str], str]]:
 
     Names derive from ``postgres_url``'s database name. Test databases Django
     derived from them (``test_<name>...``) and left behind are dropped too.
+    Nothing connects, and psycopg is not needed, until a database is created.
     """
-    import psycopg
     from sqlalchemy.engine import make_url
 
     base = make_url(postgres_url)
@@ -128,6 +136,8 @@ def postgres_databases(postgres_url: str) -> Iterator[Callable[[str], str]]:
     maintenance = base.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
 
     def factory(suffix: str) -> str:
+        import psycopg
+
         name = f"{base.database}_{suffix}_{uuid.uuid4().hex[:6]}"
         with psycopg.connect(maintenance, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -137,14 +147,22 @@ def postgres_databases(postgres_url: str) -> Iterator[Callable[[str], str]]:
     try:
         yield factory
     finally:
-        with psycopg.connect(maintenance, autocommit=True) as conn:
-            for name in created:
-                derived = conn.execute(
-                    "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", [f"test_{name}"]
-                ).fetchall()
-                for (leftover,) in derived:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{leftover}" WITH (FORCE)')
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if created:
+            _drop_databases(maintenance, created)
+
+
+def _drop_databases(maintenance: str, created: list[str]) -> None:
+    """Drop the databases ``postgres_databases`` created, and the test databases Django derived from them."""
+    import psycopg
+
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        for name in created:
+            derived = conn.execute(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", [f"test_{name}"]
+            ).fetchall()
+            for (leftover,) in derived:
+                conn.execute(f'DROP DATABASE IF EXISTS "{leftover}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

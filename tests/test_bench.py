@@ -32,6 +32,7 @@ def test_router_benchmark_runs_and_renders_its_rows():
 
 
 @pytest.mark.subprocess
+@pytest.mark.async_drivers
 def test_engine_benchmarks_run_or_say_why_not():
     rows = run.run_benchmarks(run.parse_args(["--only", "3", *TINY, "--postgres-url", ""]))
 

@@ -147,6 +147,7 @@ def test_results_match_a_session_on_the_apps_engine(appdb_session):
             assert session.execute(select(table)).one() == own
 
 
+@pytest.mark.postgres
 @in_test
 def test_postgresql_values_load_as_on_sqlalchemys_connections(appdb_django_session):
     if connections["orders"].vendor != "postgresql":

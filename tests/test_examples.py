@@ -46,6 +46,7 @@ def test_sync_view_reads_the_orm_rows(client, stock):
     assert response.json() == {"EMPTY": 0, "NORTH": 43, "SOUTH": 2}
 
 
+@pytest.mark.async_drivers
 def test_async_views_read_and_write_the_orders_database(client, orders):
     summary = client.get("/orders/summary/").json()
     assert (summary["orders"], summary["paid"], Decimal(summary["total"])) == (2, 1, Decimal("14.75"))
@@ -59,6 +60,7 @@ def test_async_views_read_and_write_the_orders_database(client, orders):
 
 
 @pytest.mark.asyncio
+@pytest.mark.async_drivers
 async def test_async_view_with_the_async_client(async_client, orders):
     response = await async_client.get("/orders/summary/")
     assert response.status_code == 200

@@ -57,6 +57,7 @@ def test_command_errors_are_command_errors_and_leave_nothing_behind():
 
 
 @db
+@pytest.mark.async_drivers
 def test_async_view_lists_orders_written_by_the_orm(client):
     paid = Order.objects.create(number="A-1", customer_email="ada@example.com", paid=True, total=decimal.Decimal("5"))
     OrderLine.objects.create(order=paid, sku="HAM-1", quantity=1, unit_price=decimal.Decimal("5"))

@@ -460,6 +460,7 @@ def test_composite_primary_key():
     assert table.c.version.autoincrement is False
 
 
+@pytest.mark.psycopg
 def test_postgres_contrib_fields():
     from django.contrib.postgres import fields as pg
     from django.contrib.postgres.search import SearchVectorField

@@ -123,6 +123,7 @@ def test_postgresql_name_too_long_is_refused(pg_databases, monkeypatch):
 
 
 @pytest.mark.subprocess
+@pytest.mark.psycopg
 def test_unreachable_server_fails_naming_the_database(sqlite_project, closed_port, tmp_path):
     env = sqlite_project(ORDERS_DATABASE_URL=f"postgresql://shop:Hidden-9@127.0.0.1:{closed_port}/shop")
     result = run_manage(env, "appdb_createdb", "--timeout", "2", returncode=1)
@@ -136,6 +137,7 @@ MYSQL_URL = os.environ.get("APPDB_TEST_MYSQL_URL", "").strip()
 
 
 @pytest.mark.subprocess
+@pytest.mark.mysql
 @pytest.mark.skipif(not MYSQL_URL, reason="APPDB_TEST_MYSQL_URL is not set (MySQL or MariaDB is optional)")
 def test_mysql_creates_missing_databases_once(sqlite_project, tmp_path):
     pymysql = pytest.importorskip("pymysql")

@@ -1,4 +1,8 @@
-"""Migrate every app database of the test project, add sample rows, and show where they went."""
+"""Migrate every app database of the test project, add sample rows, and show where they went.
+
+Everything here is sync, so it runs on a base install (``pip install
+django-appdb``, without the ``[async]`` extra).
+"""
 
 from decimal import Decimal
 
@@ -10,6 +14,7 @@ from catalog.models import Category, Product
 from django_appdb import app_databases
 from inventory.models import StockItem, Warehouse
 from orders.models import Order, OrderLine
+from orders.repositories import OrderRepository
 
 
 class Command(BaseCommand):
@@ -39,3 +44,10 @@ class Command(BaseCommand):
                 f"{model._meta.label:<22} {alias:<10} {model.objects.count():>4}  "
                 f"{connections[alias].settings_dict['NAME']}"
             )
+
+        # The same rows through SQLAlchemy: a sync repository on the orders database.
+        repo = OrderRepository()
+        self.stdout.write("")
+        self.stdout.write(f"Through SQLAlchemy (OrderRepository, database {repo.alias!r}):")
+        for row in repo.summaries():
+            self.stdout.write(f"  {row.number}  {row.customer_email}  lines={row.line_count}  paid={row.paid}")

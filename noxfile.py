@@ -1,0 +1,119 @@
+"""The test matrix: every supported Python x Django, the lowest supported dependencies, a base install.
+
+Each session builds a new virtual environment from scratch (nox's default),
+so a dependency the package forgets to declare fails here. Interpreters are
+found on PATH as ``python3.X`` (pyenv's shims work once the versions are
+active, e.g. ``PYENV_VERSION=3.10.13:3.11.7:3.12.1:3.13.0``).
+
+``nox`` runs every session; ``nox -s tests`` the SQLite matrix alone,
+``nox -l`` lists them. Sessions tagged ``postgres`` run the PostgreSQL tests
+too and need ``APPDB_TEST_POSTGRES_URL``; without it they are skipped, as
+the PostgreSQL tests are in a plain ``pytest`` run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_existing_virtualenvs = False
+nox.options.default_venv_backend = "venv"
+
+ROOT = Path(__file__).resolve().parent
+
+#: The Pythons each supported Django runs on (Django 6.x needs Python 3.12+).
+DJANGO_PYTHONS = {
+    "5.2": ("3.10", "3.11", "3.12", "3.13"),
+    "6.0": ("3.12", "3.13"),
+    "6.1": ("3.12", "3.13"),
+}
+LATEST_DJANGO = "6.1"
+
+#: The lowest version of each dependency pyproject.toml declares, for the "lowest" session.
+LOWEST = (
+    "Django==5.2.*",
+    "dj-database-url==3.0.0",
+    "SQLAlchemy==2.0.30",
+    "psycopg[binary]==3.1.8",
+    "aiosqlite==0.19.0",
+    "greenlet==3.0.0",
+)
+
+# Deselects what a base install cannot run: pytest's -m expression, matching the markers in setup.cfg.
+NEEDS_EXTRAS = "not postgres and not async_drivers and not psycopg and not mysql"
+
+
+def _postgres_url(session: nox.Session) -> str:
+    url = os.environ.get("APPDB_TEST_POSTGRES_URL", "").strip()
+    if not url:
+        session.skip("APPDB_TEST_POSTGRES_URL is not set")
+    return url
+
+
+def _pytest(session: nox.Session, *args: str, **env: str) -> None:
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", *args, *session.posargs, env=env)
+
+
+@nox.session(tags=["tests"])
+@nox.parametrize(
+    "python,django",
+    [(python, django) for django, pythons in DJANGO_PYTHONS.items() for python in pythons],
+    ids=[f"{python}-django{django}" for django, pythons in DJANGO_PYTHONS.items() for python in pythons],
+)
+def tests(session: nox.Session, django: str) -> None:
+    """Run the suite on SQLite with every extra, on one Python and Django."""
+    session.install("-e", ".[dev]", f"Django=={django}.*")
+    _pytest(session, APPDB_TEST_POSTGRES_URL="")
+
+
+@nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1], tags=["postgres"])
+def postgres(session: nox.Session) -> None:
+    """Run the whole suite, PostgreSQL included, on the latest Python, Django and SQLAlchemy."""
+    url = _postgres_url(session)
+    session.install("-e", ".[dev]", f"Django=={LATEST_DJANGO}.*")
+    _pytest(session, APPDB_TEST_POSTGRES_URL=url)
+
+
+@nox.session(python=DJANGO_PYTHONS["5.2"][0], tags=["postgres"])
+def lowest(session: nox.Session) -> None:
+    """Run the whole suite, PostgreSQL included, on the oldest Python and the lowest declared dependencies."""
+    url = _postgres_url(session)
+    session.install("-e", ".[dev]", *LOWEST)
+    session.run("python", "-m", "pip", "check")
+    _pytest(session, APPDB_TEST_POSTGRES_URL=url)
+
+
+@nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1])
+def minimal(session: nox.Session) -> None:
+    """Install with no extras (no greenlet, no async or PostgreSQL driver), run the demo and the sync tests."""
+    session.install("-e", ".")
+    session.run(
+        "python", "-c",
+        "import importlib.util, sys; extra = [name for name in ('greenlet', 'aiosqlite', 'psycopg') "
+        "if importlib.util.find_spec(name)]; sys.exit(f'installed without an extra: {extra}' if extra else 0)",
+    )
+    tmp = Path(session.create_tmp()).resolve()
+    for name in ("default", "inventory", "orders"):
+        (tmp / f"{name}.sqlite3").unlink(missing_ok=True)
+    with session.chdir(ROOT / "testproject"):
+        session.run(
+            "python", "-W", "error", "manage.py", "demo",
+            env={
+                "DATABASE_URL": f"sqlite:///{tmp / 'default.sqlite3'}",
+                "INVENTORY_DATABASE_URL": f"sqlite:///{tmp / 'inventory.sqlite3'}",
+                "ORDERS_DATABASE_URL": f"sqlite:///{tmp / 'orders.sqlite3'}",
+            },
+        )
+    # The test tools alone: the "test" extra brings no database driver.
+    session.install("-e", ".[test]")
+    _pytest(session, "-m", NEEDS_EXTRAS, APPDB_TEST_POSTGRES_URL="")
+
+
+@nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1])
+def lint(session: nox.Session) -> None:
+    """Run ruff on the package, the tests and the tools."""
+    session.install("ruff")
+    session.run("ruff", "check", "django_appdb", "tests", "testproject", "reliability", "bench", "noxfile.py")
