@@ -18,6 +18,11 @@ class AppDatabaseRouter:
     table is. Apps on ``default`` get ``None`` from
     ``db_for_read``/``db_for_write`` so Django's own fallback (the instance's
     database, then ``default``) still applies to them.
+
+    ``db_for_read``/``db_for_write`` take what Django's router API takes: a
+    model class, or an instance of one, saved or not (django-silk passes an
+    unsaved instance, which cannot be hashed). They never raise: anything
+    that is not a model gets ``None``.
     """
 
     def __init__(self) -> None:
@@ -28,20 +33,28 @@ class AppDatabaseRouter:
         self._models = state.model_routes
         self._route_of = state.route_of
 
-    def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
+    def db_for_read(self, model: type[Model] | Model, **hints: Any) -> str | None:
         """Return the alias of the model's app, or None for apps on ``default``."""
         try:
             return self._models[model]
-        except KeyError:
-            # Models made after start-up: migration state, isolate_apps.
-            return self._route_of(model)
+        except (KeyError, TypeError):
+            return self._slow_route(model)
 
-    def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
+    def db_for_write(self, model: type[Model] | Model, **hints: Any) -> str | None:
         """Return the alias of the model's app, or None for apps on ``default``."""
         try:
             return self._models[model]
-        except KeyError:
-            return self._route_of(model)
+        except (KeyError, TypeError):
+            return self._slow_route(model)
+
+    def _slow_route(self, model: type[Model] | Model) -> str | None:
+        # Models made after start-up (migration state, isolate_apps), and
+        # instances: an unsaved one raises TypeError when hashed, a saved one
+        # is simply not a key. Both have _meta, as their class does.
+        try:
+            return self._route_of(model)  # type: ignore[arg-type]
+        except AttributeError:
+            return None
 
     def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool:
         """Allow a relation only between two objects on the same database."""

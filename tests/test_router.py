@@ -143,3 +143,43 @@ class TestInstallation:
         routers = [First(), "django_appdb.routers.AppDatabaseRouter", First()]
         with override_settings(DATABASE_ROUTERS=routers):
             assert [type(r).__name__ for r in router.routers] == ["First", "AppDatabaseRouter", "First"]
+
+
+class TestWhatDjangosRouterApiAccepts:
+    """The router takes whatever Django's router API takes, and never raises."""
+
+    @pytest.mark.parametrize(("model", "alias"), [(Order, "orders"), (Warehouse, "inventory"), (Category, None)])
+    def test_an_unsaved_instance_is_routed_like_its_model(self, app_router, model, alias):
+        # django-silk calls router.db_for_write(self) on a model instance with no primary key yet.
+        instance = model()
+        assert instance.pk is None
+        assert app_router.db_for_write(instance) == alias
+        assert app_router.db_for_read(instance) == alias
+        assert router.db_for_write(instance) == (alias or "default")
+
+    def test_a_saved_instance_is_routed_like_its_model(self, app_router):
+        instance = Order(pk=7)
+        assert app_router.db_for_write(instance) == app_router.db_for_read(instance) == "orders"
+        assert router.db_for_read(instance, instance=instance) == "orders"
+
+    def test_a_proxy_instance_follows_its_concrete_model(self, app_router):
+        from django.test.utils import isolate_apps
+
+        with isolate_apps("orders"):
+
+            class RushOrder(Order):
+                class Meta:
+                    app_label = "orders"
+                    proxy = True
+
+        assert app_router.db_for_write(RushOrder()) == "orders"
+
+    def test_hints_with_an_instance_are_accepted(self, app_router):
+        order = Order()
+        assert app_router.db_for_write(Order, instance=order) == "orders"
+        assert router.db_for_write(Order, instance=order) == "orders"
+
+    @pytest.mark.parametrize("thing", [object(), "orders.Order", None, 3])
+    def test_what_is_not_a_model_gets_no_opinion(self, app_router, thing):
+        assert app_router.db_for_read(thing) is None
+        assert app_router.db_for_write(thing) is None
