@@ -30,7 +30,7 @@ from django.db.utils import load_backend
 
 from .conf import conf
 from .databases import AppDatabase, alias_for, app_databases, plan, state
-from .dburls import _DEFAULT_PORTS, is_file_engine, mask_url, parse_url, settings_to_url
+from .dburls import _DEFAULT_PORTS, is_file_engine, mask_url, parse_url, selecting_options, settings_to_url
 from .discovery import env_var_name
 from .exceptions import AppDatabaseConfigError
 from .routers import AppDatabaseRouter
@@ -39,6 +39,9 @@ from .targets import databases_by_alias
 
 TAG = "django_appdb"
 ROUTER_PATH = f"{AppDatabaseRouter.__module__}.{AppDatabaseRouter.__qualname__}"
+
+
+_NAMING_KEYS = ("NAME", "HOST", "PORT", "USER")
 
 
 def _app_labels(app_configs: Sequence[AppConfig] | None) -> set[str] | None:
@@ -55,16 +58,22 @@ def check_configuration(app_configs: Sequence[AppConfig] | None = None, **kwargs
     re-planned from those URLs rather than from their live settings: under the
     test runner those name test databases, which no longer match the URLs.
     """
-    databases: dict[str, Any] = dict(conf.DATABASES)
+    # The aliases django_appdb added are planned again from the declarations.
+    databases: dict[str, Any] = {alias: value for alias, value in conf.DATABASES.items() if alias not in state.added}
     reached_by_url: set[str] = set()
     for record in app_databases().values():
-        if record.declared_url is None or record.alias in (DEFAULT_DB_ALIAS, *reached_by_url):
+        if record.declared_url is None or record.alias in (DEFAULT_DB_ALIAS, *reached_by_url, *state.added):
             continue
+        if record.alias not in databases:
+            continue
+        # A settings alias an app reached by URL: under the test runner its
+        # NAME is the test database's; compare with what the URL names.
         reached_by_url.add(record.alias)
         try:
-            databases[record.alias] = parse_url(record.declared_url)
+            parsed = parse_url(record.declared_url)
         except ValueError:
-            databases.pop(record.alias, None)
+            continue
+        databases[record.alias] = {**databases[record.alias], **{key: parsed.get(key) for key in _NAMING_KEYS}}
     messages: list[CheckMessage] = []
     try:
         plan(apps.get_app_configs(), databases)
@@ -311,7 +320,8 @@ def physical_identity(settings_dict: Mapping[str, Any]) -> tuple[str, ...] | Non
     if host in _LOCAL_HOSTS or host.startswith("/"):
         host = "localhost"
     port = str(settings_dict.get("PORT") or _DEFAULT_PORTS.get(kind, ""))
-    return (family, host, port, name)
+    # A schema or service chosen in OPTIONS is another database, as for routing.
+    return (family, host, port, name, selecting_options(settings_dict))
 
 
 @register(TAG)

@@ -216,9 +216,42 @@ class _Planner:
             return self.record(declaration, self._named_alias(declaration), None)
         settings_dict = _settings_for(declaration)
         alias = self._alias_for_url(declaration, settings_dict)
-        if alias not in self.databases:
+        if alias in self.databases:
+            self._refuse_dropped_settings(declaration, alias, settings_dict)
+        else:
             self._add(declaration, alias, settings_dict)
         return self.record(declaration, alias, declaration.url)
+
+    def _refuse_dropped_settings(self, declaration: Declaration, alias: str, settings_dict: Mapping[str, Any]) -> None:
+        """Refuse reusing a ``settings.DATABASES`` alias whose settings differ from what the app declared.
+
+        The URL names the same database as the alias, so the app shares its
+        connection, and that connection has one set of settings: a declared
+        option, password or ``database.py`` setting the alias lacks would be
+        silently dropped.
+        """
+        existing = self.databases[alias]
+        existing_options = existing.get("OPTIONS") or {}
+        differing = [
+            f"OPTIONS[{key!r}]" for key, value in (settings_dict.get("OPTIONS") or {}).items()
+            if key not in existing_options or existing_options[key] != value
+        ]
+        differing += [
+            key for key, name in (("CONN_MAX_AGE", "CONN_MAX_AGE"), ("CONN_HEALTH_CHECKS", "CONN_HEALTH_CHECKS"),
+                                  ("TEST", "DATABASE_TEST"))
+            if name in declaration.options and existing.get(key) != settings_dict.get(key)
+        ]
+        if settings_dict.get("PASSWORD") and settings_dict.get("PASSWORD") != existing.get("PASSWORD"):
+            differing.append("PASSWORD")
+        if differing:
+            raise AppDatabaseConfigError(
+                declaration.label,
+                declaration.where,
+                f"names the same database as settings.DATABASES[{alias!r}] but declares {', '.join(differing)} "
+                f"differently, so it cannot share that alias's connection without dropping them.",
+                f"Declare the same values as DATABASES[{alias!r}] (or none), or set DATABASE_ALIAS in the app's "
+                "database.py to give it a connection of its own.",
+            )
 
     def _named_alias(self, declaration: Declaration) -> str:
         # DATABASE_ALIAS without DATABASE_URL: reuse an alias that exists.
@@ -307,6 +340,8 @@ class _State:
         # Model class -> alias (None for default), proxies following their
         # concrete model: the router's first, cheapest look-up.
         self.model_routes: dict[type[Model], str | None] = {}
+        #: The aliases django_appdb added to ``DATABASES`` (the others were in settings).
+        self.added: frozenset[str] = frozenset()
 
     def load(self, records: Mapping[str, AppDatabase], models: Iterable[type[Model]] = ()) -> None:
         self.records = dict(records)
@@ -378,6 +413,7 @@ def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
     }
     models = [model for config in app_configs for model in config.get_models(include_auto_created=True)]
     state.load(records, models)
+    state.added = frozenset(result.new_databases)
     return records
 
 

@@ -30,6 +30,16 @@ _URL_IN_TEXT = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/?#@'\"]*:)
 _FILE_ENGINES = ("sqlite3", "spatialite")
 _DEFAULT_PORTS = {"postgresql": "5432", "postgis": "5432", "mysql": "3306", "oracle": "1521"}
 
+#: ``OPTIONS`` that choose which server, database or schema a connection
+#: reaches, by the last part of ENGINE. Two entries differing in one of them
+#: are two databases. (``options`` is libpq's ``-c search_path=...``, which
+#: dj-database-url also makes of ``?currentSchema=``.)
+SELECTING_OPTIONS: dict[str, tuple[str, ...]] = {
+    "postgresql": ("service", "host", "hostaddr", "port", "dbname", "options"),
+    "postgis": ("service", "host", "hostaddr", "port", "dbname", "options"),
+    "mysql": ("unix_socket", "host", "port", "db", "database", "read_default_file", "read_default_group"),
+}
+
 
 def known_schemes() -> list[str]:
     """Return the URL schemes dj-database-url can parse, sorted."""
@@ -175,11 +185,24 @@ def is_file_engine(engine: str) -> bool:
     return _engine_kind(engine) in _FILE_ENGINES
 
 
-def identity(settings_dict: Mapping[str, Any]) -> tuple[str, ...]:
-    """Return a key that is equal for two settings dicts naming the same database.
+def selecting_options(settings_dict: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Return the ``OPTIONS`` of a ``DATABASES`` entry that choose its server, database or schema."""
+    options = settings_dict.get("OPTIONS") or {}
+    if not isinstance(options, Mapping):
+        return ()
+    keys = SELECTING_OPTIONS.get(_engine_kind(str(settings_dict.get("ENGINE") or "")), ())
+    return tuple((key, str(options[key])) for key in keys if options.get(key) not in (None, ""))
 
-    The password and options are left out: they do not change which database
-    is meant. SQLite paths are made absolute.
+
+def identity(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Return a key that is equal for two settings dicts naming the same database, as the same user.
+
+    It holds the ENGINE, host, port, name and user, and every ``OPTIONS``
+    entry that chooses the server, database or schema
+    (:data:`SELECTING_OPTIONS`: a PostgreSQL ``service``, ``options`` with a
+    ``search_path``...). The password and the other options are left out:
+    they do not change which database is meant. SQLite paths are made
+    absolute.
     """
     engine = str(settings_dict.get("ENGINE") or "")
     name = str(settings_dict.get("NAME") or "")
@@ -189,7 +212,7 @@ def identity(settings_dict: Mapping[str, Any]) -> tuple[str, ...]:
         return (engine, name)
     port = str(settings_dict.get("PORT") or _DEFAULT_PORTS.get(_engine_kind(engine), ""))
     host = str(settings_dict.get("HOST") or "").lower()
-    return (engine, host, port, name, str(settings_dict.get("USER") or ""))
+    return (engine, host, port, name, str(settings_dict.get("USER") or ""), selecting_options(settings_dict))
 
 
 def settings_to_url(settings_dict: Mapping[str, Any]) -> str:

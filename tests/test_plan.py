@@ -171,3 +171,64 @@ class TestConflicts:
     def test_missing_default(self, make_app):
         with pytest.raises(AppDatabaseConfigError, match="no 'default' database"):
             plan([make_app("a")], {}, environ={})
+
+
+class TestSameDatabaseRule:
+    """One identity rule: whatever selects the server, database or schema makes another database."""
+
+    @pytest.fixture
+    def pg(self):
+        return {
+            "default": {"ENGINE": "django.db.backends.postgresql", "NAME": "main", "HOST": "127.0.0.1",
+                        "PORT": "5432", "USER": "app", "PASSWORD": "pw", "OPTIONS": {}},
+        }
+
+    @pytest.mark.parametrize(
+        "query",
+        ["currentSchema=ledger", "options=-c%20search_path%3Dledger", "host=127.0.0.1&port=5611", "hostaddr=127.0.0.2",
+         "dbname=other"],
+    )
+    def test_an_option_selecting_the_server_database_or_schema_gets_its_own_alias(self, make_app, pg, query):
+        result = plan([make_app("ledger")], pg,
+                      environ={"LEDGER_DATABASE_URL": f"postgres://app:pw@127.0.0.1:5432/main?{query}"})
+        assert aliases(result) == {"ledger": "ledger"}
+        assert result.new_databases["ledger"]["OPTIONS"]
+
+    def test_services_are_databases_of_their_own(self, make_app, pg):
+        pg["default"] = {"ENGINE": "django.db.backends.postgresql", "NAME": "", "OPTIONS": {"service": "main"}}
+        result = plan([make_app("ledger")], pg, environ={"LEDGER_DATABASE_URL": "postgres://?service=ledger"})
+        assert aliases(result) == {"ledger": "ledger"}
+        assert result.new_databases["ledger"]["OPTIONS"] == {"service": "ledger"}
+
+    def test_the_same_database_with_the_same_options_shares_the_alias(self, make_app, pg):
+        pg["default"]["OPTIONS"] = {"sslmode": "require"}
+        result = plan([make_app("ledger")], pg,
+                      environ={"LEDGER_DATABASE_URL": "postgres://app:pw@127.0.0.1/main?sslmode=require"})
+        assert aliases(result) == {"ledger": "default"}
+
+    @pytest.mark.parametrize(
+        ("url", "module", "named"),
+        [
+            ("postgres://app:pw@127.0.0.1/main?sslmode=require", "", "OPTIONS['sslmode']"),
+            ("postgres://app:other@127.0.0.1/main", "", "PASSWORD"),
+            ("postgres://app:pw@127.0.0.1/main", "CONN_MAX_AGE = 60\n", "CONN_MAX_AGE"),
+            ("postgres://app:pw@127.0.0.1/main", "DATABASE_OPTIONS = {'connect_timeout': 3}\n",
+             "OPTIONS['connect_timeout']"),
+            ("postgres://app:pw@127.0.0.1/main", "DATABASE_TEST = {'NAME': 'test_x'}\n", "TEST"),
+        ],
+    )
+    def test_a_declared_setting_the_shared_alias_lacks_is_refused_not_dropped(self, make_app, pg, url, module, named):
+        app = make_app("ledger", f"DATABASE_URL = {url!r}\n{module}")
+        with pytest.raises(AppDatabaseConfigError) as info:
+            plan([app], pg, environ={})
+        message = str(info.value)
+        assert "app 'ledger'" in message and "settings.DATABASES['default']" in message
+        assert named in message and "DATABASE_ALIAS" in message
+        assert ":pw@" not in message and "other" not in message
+
+    def test_a_database_alias_of_its_own_keeps_the_options(self, make_app, pg):
+        app = make_app("ledger", "DATABASE_URL = 'postgres://app:pw@127.0.0.1/main?sslmode=require'\n"
+                                 "DATABASE_ALIAS = 'ledger'\n")
+        result = plan([app], pg, environ={})
+        assert aliases(result) == {"ledger": "ledger"}
+        assert result.new_databases["ledger"]["OPTIONS"] == {"sslmode": "require"}

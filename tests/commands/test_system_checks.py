@@ -302,3 +302,12 @@ def test_router_not_installed_is_reported(sqlite_project, tmp_path):
     )
     result = run_manage(sqlite_project(tmp_path / "extra", DJANGO_SETTINGS_MODULE="norouter_settings"), "check")
     assert "(django_appdb.W002) django_appdb.routers.AppDatabaseRouter is not installed" in result.stderr
+
+
+def test_physical_identity_tells_schemas_and_services_apart():
+    base = {"ENGINE": "django.db.backends.postgresql", "NAME": "main", "HOST": "localhost", "USER": "a"}
+    ledger = {**base, "OPTIONS": {"options": "-c search_path=ledger"}}
+    assert physical_identity(ledger) != physical_identity(base)
+    assert physical_identity({**base, "OPTIONS": {"sslmode": "require"}}) == physical_identity(base)
+    service = {"ENGINE": "django.db.backends.postgresql", "NAME": "", "OPTIONS": {"service": "x"}}
+    assert physical_identity(service) != physical_identity({**service, "OPTIONS": {"service": "y"}})
