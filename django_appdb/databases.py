@@ -32,7 +32,7 @@ from django.db.utils import ConnectionHandler
 
 from .conf import conf
 from .dburls import identity, is_file_engine, known_schemes, mask_settings, mask_url, parse_url, settings_to_url
-from .discovery import Declaration, SourceKind, declare
+from .discovery import CONNECTION_SETTINGS, Declaration, SourceKind, declare
 from .exceptions import AppDatabaseConfigError
 
 
@@ -162,17 +162,20 @@ def _settings_for(declaration: Declaration) -> dict[str, Any]:
         settings_dict["OPTIONS"] = {**settings_dict.get("OPTIONS", {}), **options["DATABASE_OPTIONS"]}
     if "DATABASE_TEST" in options:
         settings_dict["TEST"] = dict(options["DATABASE_TEST"])
-    for key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+    for key in CONNECTION_SETTINGS:
         if key in options:
             settings_dict[key] = options[key]
     return settings_dict
 
 
-_CONNECTION_OPTIONS = ("DATABASE_OPTIONS", "DATABASE_TEST", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS")
+#: What ``database.py`` may declare besides where the database is.
+_CONNECTION_OPTIONS = ("DATABASE_OPTIONS", "DATABASE_TEST", *CONNECTION_SETTINGS)
+#: The ``DATABASES`` keys those set, by the name ``database.py`` gives them.
+_DECLARED_KEYS = {"DATABASE_TEST": "TEST", **{key: key for key in CONNECTION_SETTINGS}}
 
 
 def _comparable(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
-    keys = ("PASSWORD", "OPTIONS", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "TEST")
+    keys = ("PASSWORD", "OPTIONS", "TEST", *CONNECTION_SETTINGS)
     return (identity(settings_dict), *(repr(settings_dict.get(key)) for key in keys))
 
 
@@ -215,6 +218,10 @@ class _Planner:
         if declaration.url is None:
             return self.record(declaration, self._named_alias(declaration), None)
         settings_dict = _settings_for(declaration)
+        if "ATOMIC_REQUESTS" not in declaration.options:
+            # Moving an app never changes its requests' transactions: as
+            # atomic as on the default database, unless the app says otherwise.
+            settings_dict["ATOMIC_REQUESTS"] = bool(self.databases[DEFAULT_DB_ALIAS].get("ATOMIC_REQUESTS", False))
         alias = self._alias_for_url(declaration, settings_dict)
         if alias in self.databases:
             self._refuse_dropped_settings(declaration, alias, settings_dict)
@@ -237,8 +244,7 @@ class _Planner:
             if key not in existing_options or existing_options[key] != value
         ]
         differing += [
-            key for key, name in (("CONN_MAX_AGE", "CONN_MAX_AGE"), ("CONN_HEALTH_CHECKS", "CONN_HEALTH_CHECKS"),
-                                  ("TEST", "DATABASE_TEST"))
+            key for name, key in _DECLARED_KEYS.items()
             if name in declaration.options and existing.get(key) != settings_dict.get(key)
         ]
         if settings_dict.get("PASSWORD") and settings_dict.get("PASSWORD") != existing.get("PASSWORD"):

@@ -3,8 +3,13 @@
 An app's database URL comes from, in order:
 
 1. the environment variable ``<APP_LABEL>_DATABASE_URL`` (an empty or blank
-   value counts as unset). It replaces everything ``database.py`` declares;
-   put driver options in its query string (``?sslmode=require``);
+   value counts as unset). It says *where* the data lives: it replaces the
+   ``database.py`` URL, alias and driver ``OPTIONS`` (options written for the
+   module's database, SQLite's ``timeout`` say, may not suit another; put
+   driver options in its query string, ``?sslmode=require``). What
+   ``database.py`` says about *how* Django uses the connection still applies
+   (:data:`CONNECTION_SETTINGS`, ``DATABASE_TEST``,
+   ``SQLALCHEMY_ENGINE_OPTIONS``);
 2. ``DATABASE_URL`` (or ``DATABASE_ALIAS``) in the app's ``database.py``;
 3. the project default, ``DATABASES["default"]``.
 """
@@ -32,17 +37,34 @@ MODULE_NAME = "database"
 
 SourceKind = Literal["env", "module", "default"]
 
+#: Django ``DATABASES`` keys ``database.py`` may set under their own names:
+#: how Django uses the connection, not where it leads.
+CONNECTION_SETTINGS: dict[str, tuple[type, ...]] = {
+    "ATOMIC_REQUESTS": (bool,),
+    "AUTOCOMMIT": (bool,),
+    "CONN_MAX_AGE": (int, type(None)),
+    "CONN_HEALTH_CHECKS": (bool,),
+    "DISABLE_SERVER_SIDE_CURSORS": (bool,),
+    "TIME_ZONE": (str, type(None)),
+}
+
 #: Names ``database.py`` may define, with the type each must have.
 MODULE_SETTINGS: dict[str, tuple[type, ...]] = {
     "DATABASE_URL": (str,),
     "DATABASE_ALIAS": (str,),
     "DATABASE_OPTIONS": (dict,),
     "DATABASE_TEST": (dict,),
-    "CONN_MAX_AGE": (int, type(None)),
-    "CONN_HEALTH_CHECKS": (bool,),
+    **CONNECTION_SETTINGS,
     "SQLALCHEMY_ENGINE_OPTIONS": (dict,),
 }
-_OURS = re.compile(r"^(DATABASE_|CONN_|SQLALCHEMY_)[A-Z0-9_]*$")
+
+#: What an environment variable replaces: where the database is.
+LOCATION_SETTINGS = ("DATABASE_URL", "DATABASE_ALIAS", "DATABASE_OPTIONS")
+
+# Any name that looks like one of ours, so a misspelt one is reported rather than ignored.
+_OURS = re.compile(
+    r"^(DATABASE_|CONN_|SQLALCHEMY_)[A-Z0-9_]*$|^(ATOMIC_REQUESTS|AUTOCOMMIT|DISABLE_SERVER_SIDE_CURSORS|TIME_ZONE)$"
+)
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
@@ -169,9 +191,11 @@ def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> 
     var = env_var_name(label)
     env_value = environ.get(var, "").strip()
     if env_value:
-        # The variable replaces the whole declaration: options written for the
-        # module's database (SQLite's ``timeout``, say) may not suit another.
-        return Declaration(label, var, "env", url=env_value, module_path=module_path)
+        # The variable says where the database is; the module still says how
+        # Django uses it. Driver OPTIONS written for the module's database
+        # (SQLite's ``timeout``, say) may not suit another, so they go.
+        kept = {key: value for key, value in options.items() if key not in LOCATION_SETTINGS}
+        return Declaration(label, var, "env", url=env_value, options=kept, module_path=module_path)
     if module is not None and ("DATABASE_URL" in values or "DATABASE_ALIAS" in values):
         return Declaration(label, module.__name__, "module", url=values.get("DATABASE_URL", "").strip() or None,
                            alias=values.get("DATABASE_ALIAS"), options=options, module_path=module_path)

@@ -9,7 +9,7 @@ from .standalone import vendor_of
 from .targets import selected_records
 
 #: Column order of ``appdb_list``, in its table and in its JSON objects.
-COLUMNS = ("label", "alias", "source", "source_kind", "vendor", "url")
+COLUMNS = ("label", "alias", "source", "source_kind", "vendor", "atomic_requests", "url")
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,12 @@ class AppDatabaseRow:
     source: str
     source_kind: str
     vendor: str
+    #: Whether Django wraps each request in a transaction on this database
+    #: (``ATOMIC_REQUESTS``): one more connection per request while it runs.
+    atomic_requests: bool
     url: str
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, str | bool]:
         """Return the row as a dict with the keys in :data:`COLUMNS` order."""
         values = asdict(self)
         return {column: values[column] for column in COLUMNS}
@@ -47,6 +50,7 @@ def list_app_databases(labels: Iterable[str] | None = None) -> list[AppDatabaseR
                 source=record.source,
                 source_kind=record.source_kind,
                 vendor=vendors[record.alias],
+                atomic_requests=bool(record.settings.get("ATOMIC_REQUESTS", False)),
                 url=record.masked_url,
             )
         )

@@ -232,3 +232,63 @@ class TestSameDatabaseRule:
         result = plan([app], pg, environ={})
         assert aliases(result) == {"ledger": "ledger"}
         assert result.new_databases["ledger"]["OPTIONS"] == {"sslmode": "require"}
+
+
+class TestConnectionSettings:
+    """ATOMIC_REQUESTS, AUTOCOMMIT, DISABLE_SERVER_SIDE_CURSORS, TIME_ZONE, CONN_*, TEST, whichever source."""
+
+    BODY = (
+        'ATOMIC_REQUESTS = True\nAUTOCOMMIT = False\nDISABLE_SERVER_SIDE_CURSORS = True\nTIME_ZONE = "Europe/Paris"\n'
+        'CONN_MAX_AGE = 60\nCONN_HEALTH_CHECKS = True\nDATABASE_TEST = {"NAME": "test_ledger"}\n'
+        'SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": 2}\nDATABASE_OPTIONS = {"timeout": 9}\n'
+    )
+    DECLARED = {
+        "ATOMIC_REQUESTS": True, "AUTOCOMMIT": False, "DISABLE_SERVER_SIDE_CURSORS": True,
+        "TIME_ZONE": "Europe/Paris", "CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True, "TEST": {"NAME": "test_ledger"},
+    }
+
+    def test_database_py_sets_every_connection_setting(self, make_app, databases, tmp_path):
+        app = make_app("ledger", f'DATABASE_URL = "sqlite:///{tmp_path}/l.db"\n{self.BODY}')
+        result = plan([app], databases, environ={})
+        settings_dict = result.new_databases["ledger"]
+        assert {key: settings_dict[key] for key in self.DECLARED} == self.DECLARED
+        assert settings_dict["OPTIONS"] == {"timeout": 9}
+        assert result.records["ledger"].engine_options == {"pool_size": 2}
+
+    def test_an_env_var_moves_the_app_and_keeps_how_database_py_uses_it(self, make_app, databases, tmp_path):
+        app = make_app("ledger", f'DATABASE_URL = "sqlite:///{tmp_path}/l.db"\n{self.BODY}')
+        result = plan([app], databases, environ={"LEDGER_DATABASE_URL": "postgres://u@h/ledger?sslmode=require"})
+        settings_dict = result.new_databases["ledger"]
+        assert settings_dict["ENGINE"] == "django.db.backends.postgresql" and settings_dict["NAME"] == "ledger"
+        assert {key: settings_dict[key] for key in self.DECLARED} == self.DECLARED
+        # The driver options come from the variable alone: SQLite's timeout is no psycopg option.
+        assert settings_dict["OPTIONS"] == {"sslmode": "require"}
+        assert result.records["ledger"].engine_options == {"pool_size": 2}
+        assert result.records["ledger"].source == "LEDGER_DATABASE_URL"
+
+    @pytest.mark.parametrize("atomic", [True, False])
+    def test_app_aliases_inherit_atomic_requests_from_default(self, make_app, databases, tmp_path, atomic):
+        databases["default"]["ATOMIC_REQUESTS"] = atomic
+        result = plan([make_app("a", f'DATABASE_URL = "sqlite:///{tmp_path}/a.db"\n'), make_app("b")], databases,
+                      environ={"B_DATABASE_URL": "postgres://u@h/b"})
+        assert result.new_databases["a"]["ATOMIC_REQUESTS"] is atomic
+        assert result.new_databases["b"]["ATOMIC_REQUESTS"] is atomic
+
+    def test_an_app_can_opt_out_of_atomic_requests(self, make_app, databases, tmp_path):
+        databases["default"]["ATOMIC_REQUESTS"] = True
+        app = make_app("a", f'DATABASE_URL = "sqlite:///{tmp_path}/a.db"\nATOMIC_REQUESTS = False\n')
+        assert plan([app], databases, environ={}).new_databases["a"]["ATOMIC_REQUESTS"] is False
+
+    @pytest.mark.parametrize(
+        "line", ['ATOMIC_REQUESTS = "yes"', "AUTOCOMMIT = 1", "DISABLE_SERVER_SIDE_CURSORS = None", "TIME_ZONE = 3"]
+    )
+    def test_a_wrong_type_is_an_error_naming_the_module(self, make_app, databases, tmp_path, line):
+        app = make_app("a", f'DATABASE_URL = "sqlite:///{tmp_path}/a.db"\n{line}\n')
+        expected = rf"app 'a' \(module {app.name}\.database.*{line.split()[0]} must be"
+        with pytest.raises(AppDatabaseConfigError, match=expected):
+            plan([app], databases, environ={})
+
+    def test_they_cannot_change_an_alias_of_settings(self, make_app, databases):
+        app = make_app("r", 'DATABASE_ALIAS = "reporting"\nATOMIC_REQUESTS = True\n')
+        with pytest.raises(AppDatabaseConfigError, match="ATOMIC_REQUESTS cannot change the existing alias"):
+            plan([app], databases, environ={})

@@ -34,10 +34,10 @@ def test_one_row_per_installed_app_in_installed_apps_order():
 
 def test_table_has_a_header_and_a_row_per_app():
     lines = _call().splitlines()
-    assert lines[0].split() == ["LABEL", "ALIAS", "SOURCE", "VENDOR", "URL"]
+    assert lines[0].split() == ["LABEL", "ALIAS", "SOURCE", "VENDOR", "ATOMIC", "URL"]
     assert len(lines) == 1 + len(apps.get_app_configs())
     inventory = next(line for line in lines if line.startswith("inventory "))
-    assert inventory.split()[:4] == ["inventory", "inventory", "inventory.database", "sqlite"]
+    assert inventory.split()[:5] == ["inventory", "inventory", "inventory.database", "sqlite", "no"]
     assert all(line == line.rstrip() for line in lines)
 
 

@@ -12,6 +12,13 @@ from django_appdb.listing import COLUMNS, list_app_databases
 from django_appdb.management.tables import format_table
 
 _TABLE_COLUMNS = [column for column in COLUMNS if column != "source_kind"]
+_HEADINGS = {"atomic_requests": "ATOMIC"}
+
+
+def _cell(value: str | bool) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
 
 
 class Command(BaseCommand):
@@ -39,8 +46,8 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps([row.as_dict() for row in rows], indent=2))
             return
         table = format_table(
-            [column.upper() for column in _TABLE_COLUMNS],
-            [[row.as_dict()[column] for column in _TABLE_COLUMNS] for row in rows],
+            [_HEADINGS.get(column, column.upper()) for column in _TABLE_COLUMNS],
+            [[_cell(row.as_dict()[column]) for column in _TABLE_COLUMNS] for row in rows],
         )
         self.stdout.write(table[0], self.style.MIGRATE_HEADING)
         for line in table[1:]:
