@@ -9,13 +9,22 @@ Ids, listed in the README:
 * ``django_appdb.W002`` ``AppDatabaseRouter`` is not installed;
 * ``django_appdb.W003`` two aliases name the same physical database;
 * ``django_appdb.W004`` async views or repositories use a database whose
-  async driver (greenlet, aiosqlite, psycopg) is not installed.
+  async driver (greenlet, aiosqlite, psycopg) is not installed;
+* ``django_appdb.E004`` ``APPDB_INSTALL_ROUTER`` is not a bool;
+* ``django_appdb.E005`` ``APPDB_SQLALCHEMY_ENGINE_OPTIONS`` is not a dict of
+  keyword arguments (``connect_args`` a dict);
+* ``django_appdb.W005`` a ``<LABEL>_DATABASE_URL`` variable names no
+  installed app (a typo moves nothing);
+* ``django_appdb.W006`` a ``database.py`` sets options but no URL or alias,
+  so they apply to nothing.
 
 None of them opens a database connection.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import combinations
 from types import ModuleType
@@ -29,9 +38,10 @@ from django.db.models import Field, Model
 from django.db.utils import load_backend
 
 from .conf import conf
+from .conf import raw as raw_setting
 from .databases import AppDatabase, alias_for, app_databases, plan, state
 from .dburls import _DEFAULT_PORTS, is_file_engine, mask_url, parse_url, selecting_options, settings_to_url
-from .discovery import env_var_name
+from .discovery import ENV_SUFFIX, declare, env_var_name
 from .exceptions import AppDatabaseConfigError
 from .routers import AppDatabaseRouter
 from .standalone import builtin_vendor, describe_error, sqlite_path
@@ -398,4 +408,88 @@ def check_async_drivers(app_configs: Sequence[AppConfig] | None = None, **kwargs
         except Exception:
             # An unsupported backend: the async side reports it when used.
             continue
+    return messages
+
+
+@register(TAG, Tags.compatibility)
+def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check the type of every ``APPDB_*`` setting (E004, E005)."""
+    messages: list[CheckMessage] = []
+    install_router = raw_setting("APPDB_INSTALL_ROUTER")
+    if not isinstance(install_router, bool):
+        messages.append(Error(
+            f"APPDB_INSTALL_ROUTER must be True or False, got {install_router!r} ({type(install_router).__name__}).",
+            hint="Write APPDB_INSTALL_ROUTER = False (not a string) to install the router yourself, or remove it.",
+            id="django_appdb.E004",
+        ))
+    options = raw_setting("APPDB_SQLALCHEMY_ENGINE_OPTIONS")
+    if options is not None and not isinstance(options, dict):
+        messages.append(Error(
+            f"APPDB_SQLALCHEMY_ENGINE_OPTIONS must be a dict, got {type(options).__name__}.",
+            hint="Give the create_engine() keyword arguments as a dict, e.g. {'pool_size': 10}.",
+            id="django_appdb.E005",
+        ))
+    elif isinstance(options, dict):
+        bad_keys = sorted(repr(key) for key in options if not isinstance(key, str))
+        connect_args = options.get("connect_args", {})
+        if bad_keys or not isinstance(connect_args, dict):
+            problem = (f"keys must be strings, got {', '.join(bad_keys)}" if bad_keys
+                       else f"'connect_args' must be a dict, got {type(connect_args).__name__}")
+            messages.append(Error(
+                f"APPDB_SQLALCHEMY_ENGINE_OPTIONS: {problem}.",
+                hint="Give create_engine() keyword arguments by name, and connect_args as a dict.",
+                id="django_appdb.E005",
+            ))
+    return messages
+
+
+@register(TAG)
+def check_environment(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report ``<LABEL>_DATABASE_URL`` variables that name no installed app (W005)."""
+    labels = {config.label for config in apps.get_app_configs()}
+    known = {env_var_name(label): label for label in labels}
+    messages: list[CheckMessage] = []
+    for name in sorted(os.environ):
+        if not name.endswith(ENV_SUFFIX) or name == ENV_SUFFIX.lstrip("_") or name in known:
+            continue
+        if not os.environ[name].strip():
+            continue
+        label = name[: -len(ENV_SUFFIX)].lower()
+        # Compare the labels alone: the common suffix would make every name look close.
+        close = difflib.get_close_matches(label, sorted(labels), n=1)
+        messages.append(CheckWarning(
+            f"environment variable {name} is set, but no installed app has the label {label!r}, so it moves "
+            "nothing.",
+            hint=f"Did you mean {env_var_name(close[0])}?" if close else
+            f"App database variables are <APP_LABEL>{ENV_SUFFIX}; the installed labels are: "
+            f"{', '.join(sorted(labels))}.",
+            id="django_appdb.W005",
+        ))
+    return messages
+
+
+@register(TAG)
+def check_unused_module_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Report a ``database.py`` whose settings apply to no database of the app's own (W006)."""
+    messages: list[CheckMessage] = []
+    wanted = _app_labels(app_configs)
+    for label, record in app_databases().items():
+        if (wanted is not None and label not in wanted) or record.source_kind != "default":
+            continue
+        try:
+            declaration = declare(apps.get_app_config(label))
+        except Exception:
+            continue  # E001 reports a broken database.py
+        unused = sorted(key for key in declaration.options if key != "SQLALCHEMY_ENGINE_OPTIONS")
+        if declaration.source_kind == "default" and unused and declaration.module_path:
+            messages.append(CheckWarning(
+                f"module {declaration.module_path} sets {', '.join(unused)}, but neither DATABASE_URL nor "
+                f"DATABASE_ALIAS, and {env_var_name(label)} is unset: app {label!r} is on the default database, "
+                "whose settings come from settings.DATABASES['default'], so these are ignored.",
+                hint="Add DATABASE_URL (or DATABASE_ALIAS) to give the app a database of its own, or set these in "
+                "DATABASES['default'].",
+                id="django_appdb.W006",
+            ))
     return messages

@@ -9,19 +9,49 @@ from typing import Any
 
 from django.conf import settings
 
+from .exceptions import AppDatabaseConfigError
+
+#: Every ``APPDB_*`` setting, with its default. The system checks
+#: ``django_appdb.E004``/``E005`` check each one's type (:func:`raw`).
+DEFAULTS: dict[str, Any] = {
+    "APPDB_INSTALL_ROUTER": True,
+    "APPDB_SQLALCHEMY_ENGINE_OPTIONS": {},
+}
+
+
+def raw(name: str) -> Any:
+    """Return the ``APPDB_*`` setting ``name`` as the project wrote it, or its default."""
+    return getattr(settings, name, DEFAULTS[name])
+
 
 class Settings:
     """Typed, defaulted access to the ``APPDB_*`` settings."""
 
     @property
     def INSTALL_ROUTER(self) -> bool:
-        """Whether ``AppDatabaseRouter`` is appended to the routers automatically."""
-        return bool(getattr(settings, "APPDB_INSTALL_ROUTER", True))
+        """Whether ``AppDatabaseRouter`` is appended to the routers automatically.
+
+        Only ``False`` turns it off: a value of another type (``"False"``) is
+        reported by ``django_appdb.E004``, and routing stays on meanwhile.
+        """
+        return raw("APPDB_INSTALL_ROUTER") is not False
 
     @property
     def SQLALCHEMY_ENGINE_OPTIONS(self) -> dict[str, Any]:
-        """Keyword arguments passed to every SQLAlchemy engine."""
-        return dict(getattr(settings, "APPDB_SQLALCHEMY_ENGINE_OPTIONS", {}) or {})
+        """Keyword arguments passed to every SQLAlchemy engine.
+
+        Raise :class:`~django_appdb.exceptions.AppDatabaseConfigError` for a
+        value that is not a dict, rather than building engines without it.
+        """
+        value = raw("APPDB_SQLALCHEMY_ENGINE_OPTIONS")
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise AppDatabaseConfigError(
+                "*", "settings.APPDB_SQLALCHEMY_ENGINE_OPTIONS",
+                f"must be a dict of create_engine() keyword arguments, got {type(value).__name__}.",
+            )
+        return dict(value)
 
     @property
     def USE_TZ(self) -> bool:

@@ -117,7 +117,11 @@ def _check_form(declaration: Declaration, url: str) -> None:
         parts = urlsplit(url)
     except ValueError:
         return  # dj-database-url reports it
-    if parts.netloc and ("@" in parts.path or "@" in parts.fragment):
+    # With no '@' before the host, one in the query is the end of the
+    # credentials too: ``postgres://u:12?service=x@h/db`` would reach host
+    # ``u``, port 12.
+    query_at = "@" in parts.query and "@" not in parts.netloc
+    if parts.netloc and ("@" in parts.path or "@" in parts.fragment or query_at):
         # ``postgres://u:pa/ss@h/db``: the password would become the NAME.
         raise AppDatabaseConfigError(
             declaration.label,
@@ -147,6 +151,14 @@ def _settings_for(declaration: Declaration) -> dict[str, Any]:
             _FIX_URL,
         ) from None
     engine = str(settings_dict.get("ENGINE") or "")
+    if is_file_engine(engine) and str(settings_dict.get("NAME") or "").startswith("~"):
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r}: SQLite paths are not expanded, so Django would open a file below a directory "
+            "named '~' in the working directory.",
+            "Write the absolute path: sqlite:////home/me/db.sqlite3 (four slashes).",
+        )
     if not is_file_engine(engine) and not settings_dict.get("NAME") and not (
         settings_dict.get("OPTIONS") or {}
     ).get("service"):

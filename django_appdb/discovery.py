@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from django.apps import AppConfig, apps
 from django.db import DEFAULT_DB_ALIAS
+from django.db.backends.base.base import NO_DB_ALIAS
 from django.utils.module_loading import module_has_submodule
 
 from .conf import conf
@@ -166,6 +167,11 @@ def _read_module(app_config: AppConfig, module: ModuleType) -> dict[str, Any]:
     if alias is not None and not _ALIAS.match(alias):
         raise AppDatabaseConfigError(
             app_config.label, where, f"DATABASE_ALIAS {alias!r} is not a valid alias name."
+        )
+    if alias == NO_DB_ALIAS:
+        raise AppDatabaseConfigError(
+            app_config.label, where, f"DATABASE_ALIAS {alias!r} is Django's internal alias for connecting to no "
+            "database.", "Pick another alias name.",
         )
     max_age = values.get("CONN_MAX_AGE")
     if max_age is not None and max_age < 0:

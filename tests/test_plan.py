@@ -292,3 +292,25 @@ class TestConnectionSettings:
         app = make_app("r", 'DATABASE_ALIAS = "reporting"\nATOMIC_REQUESTS = True\n')
         with pytest.raises(AppDatabaseConfigError, match="ATOMIC_REQUESTS cannot change the existing alias"):
             plan([app], databases, environ={})
+
+
+class TestSilentlyAcceptedBefore:
+    def test_djangos_internal_no_db_alias_is_refused(self, make_app, databases):
+        with pytest.raises(AppDatabaseConfigError, match="'__no_db__' is Django's internal alias"):
+            plan([make_app("a", 'DATABASE_ALIAS = "__no_db__"\n')], databases, environ={})
+
+    def test_a_sqlite_path_with_a_tilde_is_refused(self, make_app, databases):
+        with pytest.raises(AppDatabaseConfigError, match="SQLite paths are not expanded") as info:
+            plan([make_app("a")], databases, environ={"A_DATABASE_URL": "sqlite:///~/x.sqlite3"})
+        assert "A_DATABASE_URL" in str(info.value)
+
+    def test_an_unencoded_question_mark_in_the_password_is_refused(self, make_app, databases):
+        # urlsplit reads host 'u', port 12: the password's '?' starts the query.
+        with pytest.raises(AppDatabaseConfigError, match="has an '@' after the host") as info:
+            plan([make_app("a")], databases, environ={"A_DATABASE_URL": "postgres://u:12?service=x@127.0.0.1/db"})
+        assert "12?service" not in str(info.value)
+
+    def test_an_at_sign_in_the_query_after_credentials_is_fine(self, make_app, databases):
+        result = plan([make_app("a")], databases,
+                      environ={"A_DATABASE_URL": "postgres://u:pw@127.0.0.1/db?application_name=me@work"})
+        assert result.new_databases["a"]["OPTIONS"] == {"application_name": "me@work"}

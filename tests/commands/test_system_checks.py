@@ -311,3 +311,74 @@ def test_physical_identity_tells_schemas_and_services_apart():
     assert physical_identity({**base, "OPTIONS": {"sslmode": "require"}}) == physical_identity(base)
     service = {"ENGINE": "django.db.backends.postgresql", "NAME": "", "OPTIONS": {"service": "x"}}
     assert physical_identity(service) != physical_identity({**service, "OPTIONS": {"service": "y"}})
+
+
+class TestSettingTypes:
+    """Every APPDB_* setting is type-checked (E004, E005), as django-cors-headers does."""
+
+    @pytest.mark.parametrize("value", ["False", 0, None, "no"])
+    def test_install_router_must_be_a_bool(self, settings, value):
+        settings.APPDB_INSTALL_ROUTER = value
+        (message,) = checks.check_settings()
+        assert message.id == "django_appdb.E004"
+        assert "APPDB_INSTALL_ROUTER must be True or False" in message.msg and repr(value) in message.msg
+
+    @pytest.mark.parametrize("value", [True, False])
+    def test_a_bool_is_fine(self, settings, value):
+        settings.APPDB_INSTALL_ROUTER = value
+        assert checks.check_settings() == []
+
+    def test_the_string_false_does_not_silently_turn_routing_off_or_on_unnoticed(self, settings):
+        from django_appdb.conf import conf
+
+        settings.APPDB_INSTALL_ROUTER = "False"
+        # Routing stays on (the safe side) and E004 says why.
+        assert conf.INSTALL_ROUTER is True
+        assert ids(checks.check_settings()) == ["django_appdb.E004"]
+
+    @pytest.mark.parametrize(
+        ("value", "problem"),
+        [
+            ([("pool_size", 3)], "must be a dict, got list"),
+            ({"connect_args": "sslmode=require"}, "'connect_args' must be a dict, got str"),
+            ({1: 2}, "keys must be strings"),
+        ],
+    )
+    def test_engine_options_must_be_a_dict_of_keyword_arguments(self, settings, value, problem):
+        settings.APPDB_SQLALCHEMY_ENGINE_OPTIONS = value
+        (message,) = checks.check_settings()
+        assert message.id == "django_appdb.E005" and problem in message.msg
+
+    def test_engines_refuse_options_of_the_wrong_type_instead_of_dropping_them(self, settings):
+        from django_appdb.conf import conf
+        from django_appdb.exceptions import AppDatabaseConfigError
+
+        settings.APPDB_SQLALCHEMY_ENGINE_OPTIONS = [("pool_size", 3)]
+        with pytest.raises(AppDatabaseConfigError, match=r"APPDB_SQLALCHEMY_ENGINE_OPTIONS.*must be a dict"):
+            conf.SQLALCHEMY_ENGINE_OPTIONS  # noqa: B018
+
+
+def test_an_env_var_for_a_label_that_is_not_installed_is_reported(monkeypatch):
+    monkeypatch.setenv("ORDER_DATABASE_URL", "postgres://u:pw@h/typo")
+    monkeypatch.setenv("NOSUCHAPP_DATABASE_URL", "postgres://u:pw@h/x")
+    monkeypatch.setenv("BLANK_DATABASE_URL", "  ")
+    messages = checks.check_environment()
+    assert ids(messages) == ["django_appdb.W005", "django_appdb.W005"]
+    nosuch, order = messages
+    assert "NOSUCHAPP_DATABASE_URL is set, but no installed app has the label 'nosuchapp'" in nosuch.msg
+    assert "the installed labels are" in nosuch.hint and "inventory" in nosuch.hint
+    assert order.hint == "Did you mean ORDERS_DATABASE_URL?"
+    assert all("pw" not in message.msg + message.hint for message in messages)
+
+
+def test_database_py_options_without_a_url_are_reported(monkeypatch, make_app):
+    from django_appdb.databases import AppDatabase
+
+    app = make_app("floating", "CONN_MAX_AGE = 60\nATOMIC_REQUESTS = False\n")
+    record = AppDatabase("floating", "default", "default", "default", {})
+    monkeypatch.setitem(state.records, "floating", record)
+    monkeypatch.setattr(apps, "get_app_config", lambda label: app if label == "floating" else None)
+    (message,) = [m for m in checks.check_unused_module_settings() if "floating" in m.msg]
+    assert message.id == "django_appdb.W006"
+    assert f"module {app.name}.database sets ATOMIC_REQUESTS, CONN_MAX_AGE" in message.msg
+    assert "FLOATING_DATABASE_URL is unset" in message.msg
