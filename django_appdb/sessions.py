@@ -14,6 +14,7 @@ needs greenlet, which the sync side never does.
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False}
+
+# Closes of async sessions still running after their task was cancelled.
+_closing: set[asyncio.Future[None]] = set()
 
 
 def _sessionmaker(alias: str) -> sessionmaker[Session]:
@@ -104,7 +108,15 @@ class AsyncAppSession:
             else:
                 await session.rollback()
         finally:
-            await session.close()
+            # Shielded, as SQLAlchemy's own AsyncSession.__aexit__ does: a
+            # cancel scope that cancels again at every await of the clean-up
+            # (anyio's, a TaskGroup's) would otherwise stop the close halfway
+            # and leave the connection checked out, in its transaction.
+            closing = asyncio.ensure_future(session.close())
+            # Kept referenced until done: the loop holds tasks only weakly.
+            _closing.add(closing)
+            closing.add_done_callback(_closing.discard)
+            await asyncio.shield(closing)
 
     def __repr__(self) -> str:
         return f"<AsyncAppSession {self._alias!r}>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -349,3 +350,107 @@ def test_foreign_keys_are_enforced_for_sqlalchemy_writes_on_sqlite():
             "VALUES ('00000000000000000000000000000001', 999, 'X', 1, '{}', '2024-01-01 00:00:00')"
         ))
     assert not Warehouse.objects.exists()
+
+
+@pytest.mark.async_drivers
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+@pytest.mark.parametrize("label", LABELS)
+def test_cancelling_a_thousand_tasks_anywhere_leaves_no_connection_checked_out(label):
+    import random
+
+    chance = random.Random(20261201)
+
+    done: set[str] = set()
+    # SQLite's shared-cache test database locks whole tables between
+    # connections: concurrent writers there fail with "table is locked".
+    writes = connections[label].vendor != "sqlite"
+
+    async def work(index: int) -> None:
+        async with get_app_session(label) as session:
+            if writes:
+                session.add(new_row(label, f"X-{index:04d}"))
+                await session.flush()
+            await session.execute(text("SELECT 1"))
+            await asyncio.sleep(chance.uniform(0, 0.002))
+        done.add(f"X-{index:04d}")
+
+    async def main() -> tuple[int, int, list[Any]]:
+        started = time.perf_counter()
+        async with get_app_session(label) as session:
+            await session.execute(text("SELECT 1"))
+        # Spread the cancellations over about as long as the tasks take to run.
+        span = max(0.2, (time.perf_counter() - started) * 1000 / 5)
+        tasks = [asyncio.create_task(work(index)) for index in range(1000)]
+        loop = asyncio.get_running_loop()
+        for task in tasks:
+            # Anywhere: waiting for the pool, inside the block, committing, closing.
+            loop.call_later(chance.uniform(0, span), task.cancel)
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        # Shielded closes carry on after their task was cancelled.
+        for _ in range(100):
+            if get_async_engine(label).sync_engine.pool.checkedout() == 0:
+                break
+            await asyncio.sleep(0.01)
+        cancelled = sum(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
+        others = [outcome for outcome in outcomes if isinstance(outcome, BaseException)
+                  and not isinstance(outcome, asyncio.CancelledError)]
+        return get_async_engine(label).sync_engine.pool.checkedout(), cancelled, others
+
+    checked_out, cancelled, others = asyncio.run(main())
+    assert others == []
+    assert checked_out == 0
+    assert 0 < cancelled < 1000
+    if writes:
+        # Every block that finished committed; a cancelled one committed at most its own row.
+        kept = orm_keys(label)
+        assert done <= kept <= {f"X-{index:04d}" for index in range(1000)}
+    if connections[label].vendor == "postgresql":
+        with connections[label].cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.async_drivers
+@pytest.mark.django_db(databases=DATABASES, transaction=True)
+@pytest.mark.parametrize("label", LABELS)
+def test_a_task_cancelled_again_while_its_session_cleans_up_still_returns_the_connection(label, monkeypatch):
+    # Cancel scopes (anyio's, asyncio.timeout() nested in a TaskGroup) cancel
+    # again at every await of the clean-up: the close must not be one of them.
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    events = {name: asyncio.Event() for name in ("working", "rollback", "close")}
+
+    def slowed(name: str, real: Any) -> Any:
+        async def method(self: AsyncSession) -> None:
+            events[name].set()
+            await asyncio.sleep(0.05)  # where the next cancellation lands
+            await real(self)
+
+        return method
+
+    monkeypatch.setattr(AsyncSession, "rollback", slowed("rollback", AsyncSession.rollback))
+    monkeypatch.setattr(AsyncSession, "close", slowed("close", AsyncSession.close))
+    held: list[AsyncSession] = []  # so the garbage collector cannot hand the connection back
+
+    async def work() -> None:
+        async with get_app_session(label) as session:
+            held.append(session)
+            await session.execute(text("SELECT 1"))
+            events["working"].set()
+            await asyncio.sleep(10)
+
+    async def main() -> int:
+        task = asyncio.create_task(work())
+        for name in ("working", "rollback", "close"):
+            await events[name].wait()
+            task.cancel()
+        (outcome,) = await asyncio.gather(task, return_exceptions=True)
+        assert isinstance(outcome, asyncio.CancelledError)
+        await asyncio.sleep(0.3)
+        return get_async_engine(label).sync_engine.pool.checkedout()
+
+    assert asyncio.run(main()) == 0
+    assert held
