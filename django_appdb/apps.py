@@ -5,6 +5,19 @@ from __future__ import annotations
 from django.apps import AppConfig, apps
 from django.core.signals import setting_changed
 
+from .exceptions import AppDatabaseConfigError
+
+
+def _configure() -> AppDatabaseConfigError | None:
+    """Run the configuration; return its error as a fresh copy, without the frames that raised it."""
+    from . import databases
+
+    try:
+        databases.configure(apps.get_app_configs())
+    except AppDatabaseConfigError as exc:
+        return AppDatabaseConfigError(exc.app_label, exc.source, exc.problem, exc.fix)
+    return None
+
 
 class DjangoAppdbConfig(AppConfig):
     """Give every installed app its own database when ``django_appdb`` is installed."""
@@ -22,6 +35,11 @@ class DjangoAppdbConfig(AppConfig):
         # Importing ``checks`` registers the system checks.
         from . import checks, databases, routers  # noqa: F401
 
-        databases.configure(apps.get_app_configs())
+        error = _configure()
+        if error is not None:
+            # Raised here, from a copy with no traceback: the frames that found
+            # the problem hold the raw URL and PASSWORD in their locals, which
+            # error trackers (Sentry's frame variables) would send.
+            raise error
         routers.install()
         setting_changed.connect(routers.on_setting_changed, dispatch_uid="django_appdb.routers")

@@ -5,19 +5,22 @@ Nothing here opens a connection.
 
 from __future__ import annotations
 
+import html
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import dj_database_url
 
 MASK = "********"
 
 # Query-string keys whose values are secrets (``?sslpassword=...``).
-_SECRET_KEY = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+# ``pass`` covers password and sslpassword; ``pwd`` MySQL's pwd and sslpwd.
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
 # A value runs to the next ``&name=`` (or the end), not to the next ``&`` or
 # ``#``: a password typed unencoded may hold either.
 _SECRET_QUERY = re.compile(r"(?P<key>[?&;][^=&;#]*=)(?P<value>.*?)(?=[&;][A-Za-z_][\w.\-]*=|$)", re.DOTALL)
@@ -131,6 +134,55 @@ def mask_url(url: str) -> str:
     return url[:start] + netloc + _mask_query(url[start + len(parts.netloc) :])
 
 
+def is_secret_key(name: object) -> bool:
+    """Return whether an ``OPTIONS`` key or URL query name holds a secret (``password``, ``sslpwd``...)."""
+    return _SECRET_KEY.search(str(name)) is not None
+
+
+def settings_secrets(settings_dict: Mapping[str, Any]) -> set[str]:
+    """Return the secrets of a ``DATABASES`` entry: ``PASSWORD`` and secret ``OPTIONS`` (``sslpassword``...)."""
+    found = set()
+    if settings_dict.get("PASSWORD"):
+        found.add(str(settings_dict["PASSWORD"]))
+    options = settings_dict.get("OPTIONS")
+    if isinstance(options, Mapping):
+        found.update(str(value) for key, value in options.items() if is_secret_key(key) and isinstance(value, str)
+                     and value)
+    return found
+
+
+def _repr_body(text: str, quote_mark: str) -> str:
+    # What repr() writes between its quotes when it chose ``quote_mark``.
+    escaped = {"\\": "\\\\", quote_mark: "\\" + quote_mark, "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    return "".join(escaped.get(char, char if char.isprintable() else repr(char)[1:-1]) for char in text)
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Return ``secret`` as it may appear in text: raw, and escaped every way a report or driver writes it.
+
+    ``repr()`` with either quote, JSON, libpq's conninfo quoting (``\\`` and
+    ``\'``), percent-encoding (``quote`` and ``quote_plus``) and HTML
+    escaping. Masking each form makes masking independent of how the text
+    holding the secret was produced.
+    """
+    forms = {
+        secret,
+        # Inside single and double quotes: repr() picks either, by the text around the secret.
+        _repr_body(secret, "'"),
+        _repr_body(secret, '"'),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        secret.replace("\\", "\\\\").replace("'", "\\'"),
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        unquote(secret),
+        html.escape(secret),
+        html.escape(secret, quote=False),
+    }
+    forms |= {html.escape(form) for form in list(forms)}
+    return {form for form in forms if form}
+
+
 def mask_settings(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of a Django database settings dict with secrets masked."""
     masked = dict(settings_dict)
@@ -139,7 +191,7 @@ def mask_settings(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
     options = masked.get("OPTIONS")
     if isinstance(options, Mapping):
         masked["OPTIONS"] = {
-            key: (MASK if _SECRET_KEY.search(str(key)) and value else value) for key, value in options.items()
+            key: (MASK if is_secret_key(key) and value else value) for key, value in options.items()
         }
     return masked
 

@@ -19,12 +19,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pprint import pformat
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.http import HttpRequest
 from django.views.debug import SafeExceptionReporterFilter
 
-from .dburls import MASK, mask_text, mask_url
+from .dburls import MASK, is_secret_key, mask_text, mask_url, secret_forms, settings_secrets
 
 __all__ = ["MIN_LITERAL_PASSWORD", "AppDatabaseExceptionReporterFilter", "is_database_url_name"]
 
@@ -45,34 +45,36 @@ def is_database_url_name(name: object) -> bool:
 
 
 def _url_passwords(url: str) -> set[str]:
-    """Return the password of ``url``, as written, decoded and encoded, if it has one."""
+    """Return the secrets of ``url``: its password and secret query values (``?sslpassword=``), decoded."""
     try:
-        password = urlsplit(url).password
+        parts = urlsplit(url)
+        password = parts.password
+        query = parse_qsl(parts.query, keep_blank_values=False)
     except ValueError:
-        password = None
+        password, query = None, []
     if not password:
         # An unquoted "@", "/" or "#" can hide the password from urlsplit.
         userinfo = url.split("://", 1)[-1].rpartition("@")[0]
         password = userinfo.partition(":")[2] if ":" in userinfo else None
-    if not password:
-        return set()
-    return {password, unquote(password), quote(unquote(password), safe="")}
+    found = {password, unquote(password)} if password else set()
+    found.update(value for key, value in query if is_secret_key(key) and value)
+    return found
 
 
 def _known_secrets(extra: Iterable[str] = ()) -> tuple[str, ...]:
-    """Return the passwords of the configured databases and of ``*_DATABASE_URL`` variables."""
+    """Return the secrets of the configured databases and ``*_DATABASE_URL`` variables, in every escaped form."""
     from django.db import connections
 
     found = set(extra)
     for settings_dict in connections.settings.values():
-        password = settings_dict.get("PASSWORD")
-        if password:
-            found.update({str(password), quote(str(password), safe="")})
+        found.update(settings_secrets(settings_dict))
     for name, value in os.environ.items():
         if is_database_url_name(name):
             found.update(_url_passwords(value))
+    # However the report wrote them: repr(), JSON, conninfo quoting, percent-encoding, HTML.
+    forms = {form for secret in found if len(secret) >= MIN_LITERAL_PASSWORD for form in secret_forms(secret)}
     # Longest first, so a password containing another is replaced whole.
-    return tuple(sorted((s for s in found if len(s) >= MIN_LITERAL_PASSWORD), key=len, reverse=True))
+    return tuple(sorted((form for form in forms if len(form) >= MIN_LITERAL_PASSWORD), key=len, reverse=True))
 
 
 def _meta_passwords(request: HttpRequest | None) -> set[str]:
@@ -156,7 +158,8 @@ class AppDatabaseExceptionReporterFilter(SafeExceptionReporterFilter):
         """Cleanse one setting, ``META`` entry or cookie, masking database URLs and passwords."""
         with self._masking() as secrets:
             if is_database_url_name(key) and isinstance(value, str):
-                return _scrub(mask_url(value), sorted({*secrets, *_url_passwords(value)}, key=len, reverse=True))
+                own = {form for secret in _url_passwords(value) for form in secret_forms(secret)}
+                return _scrub(mask_url(value), sorted({*secrets, *own}, key=len, reverse=True))
             cleansed = super().cleanse_setting(key, value)
             if isinstance(cleansed, (dict, list, tuple)):
                 # Django recursed through this method: the leaves are done.

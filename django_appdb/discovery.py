@@ -118,7 +118,10 @@ def load_database_module(app_config: AppConfig) -> ModuleType | None:
         return None
     try:
         return import_module(module_name)
-    except Exception as exc:
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as exc:
+        # SystemExit too: sys.exit("postgres://u:pw@...") would print its raw message.
         detail = mask_text(str(exc))
         if isinstance(exc, SyntaxError):
             detail = f"{mask_text(exc.msg or '')} at {exc.filename}:{exc.lineno}"

@@ -23,4 +23,14 @@ def fail(request: HttpRequest) -> HttpResponse:
     raise RuntimeError(f"the view failed ({len(options)}, {connector is not None}, {len(conninfo)})")
 
 
-urlpatterns = [path("fail/", fail)]
+def fail_with_settings(request: HttpRequest) -> HttpResponse:
+    """Fail with a database's settings and a libpq conninfo string in local variables, as a driver's frame has."""
+    from django.db import connections
+
+    settings_dict = dict(connections.settings["orders"])
+    password = str(settings_dict.get("PASSWORD") or "")
+    conninfo = "host=db.internal password='" + password.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    raise RuntimeError(f"the view failed ({len(settings_dict)}, {len(conninfo)})")
+
+
+urlpatterns = [path("fail/", fail), path("fail-with-settings/", fail_with_settings)]

@@ -27,6 +27,9 @@ from django_appdb.dburls import identity, mask_settings, mask_text, mask_url, pa
         ("postgres://h/db?sslmode=require&sslpassword=se&cret", "postgres://h/db?sslmode=require&sslpassword=********"),
         ("postgres://u@h/db?sslmode=require&sslpassword=se@cret", "postgres://u@h/db?sslmode=require&sslpassword=********"),
         ("postgres://u@h/db?sslpassword=se#cret&sslmode=require", "postgres://u@h/db?sslpassword=********&sslmode=require"),
+        # MySQL's names for them.
+        ("mysql://u@h/db?pwd=Zq9secret&charset=utf8", "mysql://u@h/db?pwd=********&charset=utf8"),
+        ("mysql://u@h/db?ssl_ca=/ca.pem&sslpwd=Zq9secret", "mysql://u@h/db?ssl_ca=/ca.pem&sslpwd=********"),
         # Ambiguous: an "@" in the query could end a password; masking errs on the side of hiding.
         ("postgres://u@h:5432/db?application_name=a@b", "postgres://u@h:********@b"),
     ],
@@ -44,6 +47,24 @@ def test_mask_settings():
     masked = mask_settings({"PASSWORD": "pw", "OPTIONS": {"sslpassword": "x", "sslmode": "require"}, "USER": "u"})
     assert masked == {"PASSWORD": "********", "OPTIONS": {"sslpassword": "********", "sslmode": "require"},
                       "USER": "u"}
+    masked_options = mask_settings({"OPTIONS": {"pwd": "x", "sslpwd": "y"}})["OPTIONS"]
+    assert masked_options == {"pwd": "********", "sslpwd": "********"}
+
+
+@pytest.mark.psycopg
+def test_engine_creation_errors_mask_the_sslpwd_connect_argument():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from django_appdb import sqla
+
+    spec = sqla.derive_spec("shop", {"ENGINE": "django.db.backends.postgresql", "NAME": "db",
+                                     "OPTIONS": {"sslpwd": "Zq9secret", "pwd": "Zq9other"}}, "postgresql",
+                            is_async=False)
+    spec.options["pool_size"] = "not a number"
+    spec.options["no_such_option"] = True
+    with pytest.raises(ImproperlyConfigured) as info:
+        sqla.create(spec)
+    assert "Zq9" not in str(info.value) and "sslpwd" in str(info.value)
 
 
 def test_identity_ignores_password_and_normalises_port_and_paths(tmp_path, monkeypatch):

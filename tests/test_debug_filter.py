@@ -174,3 +174,93 @@ class TestFilterUnit:
     def test_environment_database_urls_are_known_secrets(self, monkeypatch):
         monkeypatch.setenv("ORDERS_DATABASE_URL", ORDERS_URL)
         assert self.filter.cleanse_setting("NOTE", f"pw is {PASSWORD}") == "pw is ********"
+
+
+# Each character that an escaping could change, and unicode and spaces. The
+# markers around it are what a leak shows, however the character was escaped.
+SPECIAL = ["\\", "'", '"', "%", "@", ":", "/", "#", "?", "&", "=", "\n", "é", "日本", " ", "\\'\""]
+
+
+def marked(special: str) -> str:
+    return f"Zq9{special}mK7leakPW"
+
+
+def marker_leaks(text: str) -> bool:
+    return "Zq9" in text or "mK7leakPW" in text
+
+
+@pytest.fixture
+def settings_request(settings, monkeypatch):
+    """Return a function sending a request to a view whose locals hold the orders database's settings."""
+    from django.db import connections
+
+    settings.ROOT_URLCONF = "tests.debug_urls"
+
+    def send(password: str, *, as_option: str | None = None, meta_url: str | None = None) -> tuple[int, str]:
+        entry = dict(connections.settings["orders"])
+        if as_option:
+            entry["OPTIONS"] = {**entry.get("OPTIONS", {}), as_option: password}
+        else:
+            entry["PASSWORD"] = password
+        monkeypatch.setitem(connections.settings, "orders", entry)
+        extra = {"ORDERS_DATABASE_URL": meta_url} if meta_url else {}
+        response = Client(raise_request_exception=False).get("/fail-with-settings/", **extra)
+        return response.status_code, response.content.decode()
+
+    return send
+
+
+@pytest.mark.parametrize("special", SPECIAL)
+def test_debug_page_masks_a_password_however_it_is_escaped(settings, reporter_filter, settings_request, special):
+    settings.DEBUG = True
+    reporter_filter(OURS)
+    status, page = settings_request(marked(special))
+    assert status == 500 and "the view failed" in page
+    assert not marker_leaks(page)
+
+
+@pytest.mark.parametrize("option", ["password", "sslpassword", "pwd", "sslpwd"])
+def test_debug_page_masks_passwords_given_as_options(settings, reporter_filter, settings_request, option):
+    settings.DEBUG = True
+    reporter_filter(OURS)
+    status, page = settings_request(marked("\\'"), as_option=option)
+    assert status == 500 and not marker_leaks(page)
+
+
+@pytest.mark.parametrize("key", ["password", "sslpassword"])
+def test_a_password_in_a_database_url_query_is_masked(settings, reporter_filter, failing_request, key):
+    settings.DEBUG = True
+    reporter_filter(OURS)
+    settings.ROOT_URLCONF = "tests.debug_urls"
+    url = f"postgresql://shop@db.internal/orders?{key}={quote(marked(chr(92) + chr(39)), safe='')}"
+    response = Client(raise_request_exception=False).get("/fail/", ORDERS_DATABASE_URL=url)
+    assert response.status_code == 500 and not marker_leaks(response.content.decode())
+
+
+@pytest.mark.parametrize("special", ["\\", "'", '"', "&", "\n", "日本"])
+def test_error_email_masks_a_password_however_it_is_escaped(
+    settings, reporter_filter, settings_request, special, monkeypatch
+):
+    import logging
+
+    from django.utils.log import AdminEmailHandler
+
+    (handler,) = [h for h in logging.getLogger("django").handlers if isinstance(h, AdminEmailHandler)]
+    # The HTML report attached to the e-mail: the debug page, sent with DEBUG = False.
+    monkeypatch.setattr(handler, "include_html", True)
+    settings.DEBUG = False
+    settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6, 0) else [("Ops", "ops@example.com")]
+    reporter_filter(OURS)
+    status, _ = settings_request(marked(special))
+    assert status == 500 and len(mail.outbox) == 1
+    message = mail.outbox[0]
+    html = next(content for content, kind in message.alternatives if kind == "text/html")
+    assert "the view failed" in html
+    assert not marker_leaks(message.body) and not marker_leaks(html)
+
+
+def test_djangos_filter_shows_such_a_password_so_the_checks_can_fail(settings, reporter_filter, settings_request):
+    settings.DEBUG = True
+    reporter_filter(DJANGOS)
+    _, page = settings_request(marked("\\"))
+    assert marker_leaks(page)

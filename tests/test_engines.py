@@ -209,9 +209,9 @@ def test_engine_follows_django_to_the_test_database_and_back(add_alias, tmp_path
     assert before.url.database == real
     creation = connections[alias].creation
     with django_db_blocker.unblock():
-        # Django 6.1 deprecated serialize (and no longer serializes unless
-        # asked to); before 6.1 it serializes unless told not to.
-        no_serialize = {} if django.VERSION >= (6, 1) else {"serialize": False}
+        # Django 6.0 deprecated serialize (and no longer serializes unless
+        # asked to); 5.2 serializes unless told not to.
+        no_serialize = {} if django.VERSION >= (6, 0) else {"serialize": False}
         test_name = creation.create_test_db(verbosity=0, autoclobber=True, **no_serialize)
         try:
             assert test_name == f"file:memorydb_{alias}?mode=memory&cache=shared"
