@@ -16,7 +16,9 @@ Ids, listed in the README:
 * ``django_appdb.W005`` a ``<LABEL>_DATABASE_URL`` variable names no
   installed app (a typo moves nothing);
 * ``django_appdb.W006`` a ``database.py`` sets options but no URL or alias,
-  so they apply to nothing.
+  so they apply to nothing;
+* ``django_appdb.W007`` a ``GenericForeignKey`` can point at models that
+  live on another database.
 
 None of them opens a database connection.
 """
@@ -191,6 +193,53 @@ def _crossing_fields(model: type[Model]) -> Iterator[CheckMessage]:
         )
     for field in model._meta.local_many_to_many:
         yield from _crossing_many_to_many(model, field, own)
+    yield from _crossing_generic_relations(model, own)
+
+
+def _generic_fields() -> tuple[type, type] | None:
+    # contenttypes' fields import its models, which exist only when it is installed.
+    if not apps.is_installed("django.contrib.contenttypes"):
+        return None
+    from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
+
+    return GenericForeignKey, GenericRelation
+
+
+def _crossing_generic_relations(model: type[Model], own: str) -> Iterator[CheckMessage]:
+    kinds = _generic_fields()
+    if kinds is None:
+        return
+    generic_foreign_key, generic_relation = kinds
+    for field in model._meta.private_fields:
+        if isinstance(field, generic_relation):
+            related = field.related_model
+            if isinstance(related, str) or related is None:
+                continue
+            other = alias_for(related._meta.app_label)
+            if other != own:
+                yield Error(
+                    f"GenericRelation to {related._meta.label} crosses databases: {model._meta.label} is on {own!r}, "
+                    f"{related._meta.label} is on {other!r}.",
+                    hint=_colocate_hint(model._meta.app_label, related._meta.app_label),
+                    obj=field,
+                    id="django_appdb.E003",
+                )
+        elif isinstance(field, generic_foreign_key):
+            elsewhere = sorted({alias_for(label) for label in _labels_with_models()} - {own})
+            if elsewhere:
+                yield CheckWarning(
+                    f"GenericForeignKey {model._meta.label}.{field.name} can point at any model, but "
+                    f"{model._meta.label} is on {own!r} and other apps' models are on {_quoted(elsewhere)}: "
+                    f"Django looks its target up on {own!r}, so an object on another database cannot be one.",
+                    hint="Keep the models it points at on the same database, or silence django_appdb.W007 if it "
+                    "never points at them.",
+                    obj=field,
+                    id="django_appdb.W007",
+                )
+
+
+def _labels_with_models() -> set[str]:
+    return {config.label for config in apps.get_app_configs() if any(True for _ in config.get_models())}
 
 
 def _crossing_many_to_many(model: type[Model], field: Field, own: str) -> Iterator[CheckMessage]:

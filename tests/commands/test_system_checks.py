@@ -382,3 +382,44 @@ def test_database_py_options_without_a_url_are_reported(monkeypatch, make_app):
     assert message.id == "django_appdb.W006"
     assert f"module {app.name}.database sets ATOMIC_REQUESTS, CONN_MAX_AGE" in message.msg
     assert "FLOATING_DATABASE_URL is unset" in message.msg
+
+
+def test_generic_relations_across_databases_are_reported():
+    from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import models
+    from django.test.utils import isolate_apps
+
+    with isolate_apps("orders", "inventory"):
+
+        class Tag(models.Model):
+            content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+            object_id = models.PositiveIntegerField()
+            target = GenericForeignKey("content_type", "object_id")
+
+            class Meta:
+                app_label = "orders"
+
+        class Shelf(models.Model):
+            tags = GenericRelation(Tag)
+
+            class Meta:
+                app_label = "inventory"
+
+        class Bin(models.Model):
+            tags = GenericRelation(Tag)
+
+            class Meta:
+                app_label = "orders"
+
+    (relation,) = list(checks._crossing_fields(Shelf))
+    assert relation.id == "django_appdb.E003" and str(relation.obj) == "inventory.Shelf.tags"
+    assert "GenericRelation to orders.Tag crosses databases: inventory.Shelf is on 'inventory', orders.Tag is on " \
+        "'orders'." == relation.msg
+    assert list(checks._crossing_fields(Bin)) == []
+    by_id = {message.id: message for message in checks._crossing_fields(Tag)}
+    # The content type is on default: E003, as for any ForeignKey; the generic key itself: W007.
+    assert set(by_id) == {"django_appdb.E003", "django_appdb.W007"}
+    warning = by_id["django_appdb.W007"]
+    assert warning.msg.startswith("GenericForeignKey orders.Tag.target can point at any model, but orders.Tag is on "
+                                  "'orders' and other apps' models are on 'default', 'inventory'")
