@@ -18,9 +18,13 @@ Ids, listed in the README:
 * ``django_appdb.W006`` a ``database.py`` sets options but no URL or alias,
   so they apply to nothing;
 * ``django_appdb.W007`` a ``GenericForeignKey`` can point at models that
-  live on another database.
+  live on another database;
+* ``django_appdb.E006`` a database records an app's migrations as applied
+  while none of its tables exist (database checks: ``migrate``,
+  ``appdb_migrate``, ``check --database``).
 
-None of them opens a database connection.
+None of them opens a database connection, but E006, which runs only when a
+command names its databases.
 """
 
 from __future__ import annotations
@@ -541,4 +545,51 @@ def check_unused_module_settings(
                 "DATABASES['default'].",
                 id="django_appdb.W006",
             ))
+    return messages
+
+
+@register(TAG, Tags.database)
+def check_recorded_migrations(
+    app_configs: Sequence[AppConfig] | None = None, databases: Iterable[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Report an app whose migrations a database records as applied while none of its tables exist (E006).
+
+    The trap of moving an app onto a database whose ``django_migrations``
+    already lists it (every database records every app's migrations):
+    ``migrate`` then creates nothing and says all is applied. Runs only for
+    the databases a command asks for (``migrate``, ``appdb_migrate``,
+    ``check --database``): two queries per database.
+    """
+    from django.db import connections
+    from django.db.migrations.recorder import MigrationRecorder
+
+    messages: list[CheckMessage] = []
+    wanted = _app_labels(app_configs)
+    on_alias = databases_by_alias()
+    for alias in databases or ():
+        labels = [label for label in on_alias.get(alias, []) if wanted is None or label in wanted]
+        if not labels or alias not in connections:
+            continue
+        connection = connections[alias]
+        recorder = MigrationRecorder(connection)
+        if not recorder.has_table():
+            continue
+        recorded = {app for app, _ in recorder.applied_migrations()}
+        tables = set(connection.introspection.table_names())
+        for label in labels:
+            if label not in recorded:
+                continue
+            own = sorted({
+                model._meta.db_table for model in apps.get_app_config(label).get_models()
+                if model._meta.managed and not model._meta.proxy
+            })
+            if own and not tables.intersection(own):
+                messages.append(Error(
+                    f"app {label!r}: database alias {alias!r} records its migrations as applied, but none of its "
+                    f"tables exist ({', '.join(own)}): migrate would create nothing. The app was probably moved "
+                    "onto a database whose django_migrations already listed it.",
+                    hint=f"Clear its records, then migrate it: python manage.py migrate {label} zero --fake "
+                    f"--database={alias}, then python manage.py appdb_migrate {label}.",
+                    id="django_appdb.E006",
+                ))
     return messages

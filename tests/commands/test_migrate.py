@@ -177,10 +177,21 @@ def test_an_unreachable_database_stops_it_before_anything_is_migrated(sqlite_pro
 
 @pytest.mark.subprocess
 @pytest.mark.psycopg
-def test_a_postgresql_server_that_is_down_stops_it_before_anything_is_migrated(sqlite_project, tmp_path, closed_port):
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # The database checks (E006) connect first...
+        ((), "CommandError: System checks could not use database 'orders': OperationalError: "),
+        # ... and without them, the connection made before migrating anything.
+        (("--skip-checks",), "CommandError: cannot connect to database 'orders' (OperationalError: "),
+    ],
+)
+def test_a_postgresql_server_that_is_down_stops_it_before_anything_is_migrated(
+    sqlite_project, tmp_path, closed_port, options, message
+):
     env = sqlite_project(ORDERS_DATABASE_URL=f"postgresql://shop:Hidden-7@127.0.0.1:{closed_port}/shop")
-    result = run_manage(env, "appdb_migrate", "--noinput", returncode=1)
-    assert "CommandError: cannot connect to database 'orders' (OperationalError: " in result.stderr
+    result = run_manage(env, "appdb_migrate", "--noinput", *options, returncode=1)
+    assert message in result.stderr
     assert "Nothing was migrated." in result.stderr
     assert "Hidden-7" not in result.stdout + result.stderr
     # default and inventory come before orders, and were not touched either.
@@ -229,3 +240,25 @@ def test_fresh_postgresql_createdb_migrate_check(pg_databases, tmp_path):
     with pg_databases.connect(orders) as conn:
         assert conn.execute("SELECT count(*) FROM django_migrations").fetchone()[0] == recorded
     run_manage(env, "appdb_migrate", "--check")
+
+
+@pytest.mark.subprocess
+def test_an_app_moved_onto_a_database_that_already_records_it_is_reported(sqlite_project, tmp_path):
+    # orders' tables were created on default, so default records orders' migrations...
+    shared = f"sqlite:///{tmp_path / 'default.sqlite3'}"
+    run_manage(sqlite_project(ORDERS_DATABASE_URL=shared), "appdb_migrate", "--noinput")
+    # ... then default is copied to a new file for orders, and its tables dropped there: the records stay.
+    moved = tmp_path / "moved.sqlite3"
+    moved.write_bytes((tmp_path / "default.sqlite3").read_bytes())
+    with closing(sqlite3.connect(moved)) as conn, conn:
+        conn.execute("DROP TABLE orders_orderline")
+        conn.execute("DROP TABLE orders_order")
+    env = sqlite_project(ORDERS_DATABASE_URL=f"sqlite:///{moved}")
+    result = run_manage(env, "check", "--database", "orders", returncode=1)
+    assert "(django_appdb.E006) app 'orders': database alias 'orders' records its migrations as applied, but " \
+        "none of its tables exist (orders_order, orders_orderline)" in result.stderr
+    assert "migrate orders zero --fake --database=orders" in result.stderr
+    checked = run_manage(env, "appdb_migrate", "--check", returncode=1)
+    assert "(django_appdb.E006)" in checked.stderr
+    # Without --database, check opens no connection and says nothing of it.
+    assert "E006" not in run_manage(env, "check").stderr
