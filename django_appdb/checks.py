@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import combinations
 from types import ModuleType
 from typing import Any
@@ -46,11 +46,11 @@ from django.db.utils import load_backend
 from .conf import conf
 from .conf import raw as raw_setting
 from .databases import AppDatabase, alias_for, app_databases, plan, state
-from .dburls import _DEFAULT_PORTS, is_file_engine, mask_url, parse_url, selecting_options, settings_to_url
+from .dburls import identity, mask_url, parse_url, settings_to_url
 from .discovery import ENV_SUFFIX, declare, env_var_name
 from .exceptions import AppDatabaseConfigError
 from .routers import AppDatabaseRouter
-from .standalone import builtin_vendor, describe_error, sqlite_path
+from .standalone import describe_error
 from .targets import databases_by_alias
 
 TAG = "django_appdb"
@@ -357,42 +357,12 @@ def check_router(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
     return messages
 
 
-_LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1", "[::1]", "0:0:0:0:0:0:0:1"}
-
-
-def physical_identity(settings_dict: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """Return a key equal for two ``DATABASES`` entries that reach the same database.
-
-    Unlike :func:`django_appdb.dburls.identity`, the user does not count,
-    local host names (``localhost``, ``127.0.0.1``, ``::1``, a Unix socket
-    directory) are one host, and SQLite paths are resolved through symbolic
-    links. Return None for a private in-memory SQLite database.
-    """
-    engine = str(settings_dict.get("ENGINE") or "")
-    kind = engine.rsplit(".", 1)[-1]
-    # PostGIS reaches the same servers as PostgreSQL, SpatiaLite the same files as SQLite.
-    family = builtin_vendor(engine) or engine
-    name = str(settings_dict.get("NAME") or "")
-    if is_file_engine(engine):
-        if "mode=memory" in name and "cache=shared" in name:
-            # A named, shared in-memory database: one per process and name.
-            return (family, name)
-        path = sqlite_path(settings_dict)
-        return None if path is None else (family, str(path))
-    host = str(settings_dict.get("HOST") or "").strip().lower()
-    if host in _LOCAL_HOSTS or host.startswith("/"):
-        host = "localhost"
-    port = str(settings_dict.get("PORT") or _DEFAULT_PORTS.get(kind, ""))
-    # A schema or service chosen in OPTIONS is another database, as for routing.
-    return (family, host, port, name, selecting_options(settings_dict))
-
-
 @register(TAG)
 def check_shared_databases(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Report two aliases of the apps that reach the same physical database (W003)."""
     current = conf.DATABASES
     groups = {alias: labels for alias, labels in databases_by_alias().items() if alias in current}
-    keys = {alias: physical_identity(current[alias]) for alias in groups}
+    keys = {alias: identity(current[alias], physical=True) for alias in groups}
     messages: list[CheckMessage] = []
     flagged: set[str] = set()
     for first, second in combinations(groups, 2):

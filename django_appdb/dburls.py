@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
@@ -237,6 +238,40 @@ def is_file_engine(engine: str) -> bool:
     return _engine_kind(engine) in _FILE_ENGINES
 
 
+# Vendors of Django's built-in backends, by the last part of their ENGINE, for
+# when the backend cannot be imported (its driver is not installed).
+_VENDORS = {
+    "sqlite3": "sqlite",
+    "spatialite": "sqlite",
+    "postgresql": "postgresql",
+    "postgresql_psycopg2": "postgresql",
+    "postgis": "postgresql",
+    "mysql": "mysql",
+    "oracle": "oracle",
+}
+
+_LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1", "[::1]", "0:0:0:0:0:0:0:1"}
+
+
+def builtin_vendor(engine: str) -> str | None:
+    """Return the vendor of one of Django's own backends from its ENGINE alone, else None."""
+    if not engine.startswith("django."):
+        return None
+    return _VENDORS.get(engine.rsplit(".", 1)[-1])
+
+
+def sqlite_path(settings_dict: Mapping[str, Any]) -> Path | None:
+    """Return the file of a SQLite database, or None for other engines and in-memory databases."""
+    name = str(settings_dict.get("NAME") or "")
+    if not is_file_engine(str(settings_dict.get("ENGINE") or "")):
+        return None
+    if not name or name == ":memory:" or "mode=memory" in name:
+        return None
+    if name.startswith("file:"):
+        name = name[len("file:"):].split("?", 1)[0]
+    return Path(name).expanduser().resolve()
+
+
 def selecting_options(settings_dict: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     """Return the ``OPTIONS`` of a ``DATABASES`` entry that choose its server, database or schema."""
     options = settings_dict.get("OPTIONS") or {}
@@ -246,25 +281,45 @@ def selecting_options(settings_dict: Mapping[str, Any]) -> tuple[tuple[str, str]
     return tuple((key, str(options[key])) for key in keys if options.get(key) not in (None, ""))
 
 
-def identity(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Return a key that is equal for two settings dicts naming the same database, as the same user.
+def identity(settings_dict: Mapping[str, Any], *, physical: bool = False) -> tuple[Any, ...] | None:
+    """Return a key that is equal for two ``DATABASES`` entries naming the same database.
 
-    It holds the ENGINE, host, port, name and user, and every ``OPTIONS``
-    entry that chooses the server, database or schema
-    (:data:`SELECTING_OPTIONS`: a PostgreSQL ``service``, ``options`` with a
-    ``search_path``...). The password and the other options are left out:
-    they do not change which database is meant. SQLite paths are made
-    absolute.
+    The one rule for "the same database", used for routing, for
+    ``django_appdb.W003`` and by repositories. It holds the host, port and
+    name, and every ``OPTIONS`` entry that chooses the server, database or
+    schema (:data:`SELECTING_OPTIONS`: a PostgreSQL ``service``, ``options``
+    with a ``search_path``...). The password and the other options never
+    count: they do not change which database is meant.
+
+    By default (routing: may two declarations share one Django connection?)
+    the ENGINE and the user count too, and SQLite paths are made absolute.
+    With ``physical=True`` (do two connections reach the same data?) the
+    user does not count, PostGIS is PostgreSQL and SpatiaLite SQLite, local
+    host names (``localhost``, ``127.0.0.1``, ``::1``, a socket directory)
+    are one host, SQLite paths are resolved through symbolic links, and a
+    private in-memory SQLite database, which nothing else can reach, gives
+    None.
     """
     engine = str(settings_dict.get("ENGINE") or "")
     name = str(settings_dict.get("NAME") or "")
+    family = (builtin_vendor(engine) or engine) if physical else engine
     if is_file_engine(engine):
-        if name and name != ":memory:" and not name.startswith("file:"):
-            name = os.path.abspath(name)
-        return (engine, name)
+        if not physical:
+            if name and name != ":memory:" and not name.startswith("file:"):
+                name = os.path.abspath(name)
+            return (engine, name)
+        if "mode=memory" in name and "cache=shared" in name:
+            # A named, shared in-memory database: one per process and name.
+            return (family, name)
+        path = sqlite_path(settings_dict)
+        return None if path is None else (family, str(path))
     port = str(settings_dict.get("PORT") or _DEFAULT_PORTS.get(_engine_kind(engine), ""))
-    host = str(settings_dict.get("HOST") or "").lower()
-    return (engine, host, port, name, str(settings_dict.get("USER") or ""), selecting_options(settings_dict))
+    host = str(settings_dict.get("HOST") or "").strip().lower()
+    if not physical:
+        return (engine, host, port, name, str(settings_dict.get("USER") or ""), selecting_options(settings_dict))
+    if host in _LOCAL_HOSTS or host.startswith("/"):
+        host = "localhost"
+    return (family, host, port, name, selecting_options(settings_dict))
 
 
 def settings_to_url(settings_dict: Mapping[str, Any]) -> str:

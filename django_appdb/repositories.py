@@ -60,7 +60,9 @@ AsyncRepo = TypeVar("AsyncRepo", bound="AsyncAppRepository")
 __all__ = ["AppRepository", "AsyncAppRepository"]
 
 
-def _url_identity(url: URL) -> tuple[str, ...]:
+def _url_identity(url: URL) -> tuple[Any, ...] | None:
+    # dburls.identity(), read from an engine's URL (its connect_args, and so
+    # any schema chosen there, are not part of it).
     backend = url.get_backend_name()
     engine = "django.db.backends.sqlite3" if backend == "sqlite" else f"django.db.backends.{backend}"
     # A SQLite URI's own options (``?mode=memory&cache=shared``) do not change which database it names.

@@ -17,26 +17,17 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import load_backend
 
-from .dburls import MASK, is_file_engine, mask_text
+from .dburls import MASK, builtin_vendor, mask_text, sqlite_path
 
-# Vendors of Django's built-in backends, by the last part of their ENGINE, for
-# when the backend cannot be imported (its driver is not installed).
-_VENDORS = {
-    "sqlite3": "sqlite",
-    "spatialite": "sqlite",
-    "postgresql": "postgresql",
-    "postgresql_psycopg2": "postgresql",
-    "postgis": "postgresql",
-    "mysql": "mysql",
-    "oracle": "oracle",
-}
-
-
-def builtin_vendor(engine: str) -> str | None:
-    """Return the vendor of one of Django's own backends from its ENGINE alone, else None."""
-    if not engine.startswith("django."):
-        return None
-    return _VENDORS.get(engine.rsplit(".", 1)[-1])
+# builtin_vendor and sqlite_path live with the URL helpers; importable from here as before.
+__all__ = [
+    "builtin_vendor",
+    "describe_error",
+    "missing_sqlite_file",
+    "sqlite_path",
+    "standalone_connection",
+    "vendor_of",
+]
 
 
 def vendor_of(alias: str) -> str:
@@ -94,18 +85,6 @@ def standalone_connection(alias: str, *, connect_timeout: float | None = None) -
             # SQLite ignores close() on in-memory databases to protect their
             # data; this private connection holds none worth keeping.
             BaseDatabaseWrapper.close(wrapper)
-
-
-def sqlite_path(settings_dict: Mapping[str, Any]) -> Path | None:
-    """Return the file of a SQLite database, or None for other engines and in-memory databases."""
-    name = str(settings_dict.get("NAME") or "")
-    if not is_file_engine(str(settings_dict.get("ENGINE") or "")):
-        return None
-    if not name or name == ":memory:" or "mode=memory" in name:
-        return None
-    if name.startswith("file:"):
-        name = name[len("file:"):].split("?", 1)[0]
-    return Path(name).expanduser().resolve()
 
 
 def missing_sqlite_file(settings_dict: Mapping[str, Any]) -> Path | None:

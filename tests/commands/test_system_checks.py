@@ -11,11 +11,15 @@ from django.core.checks import run_checks
 from django.db import connections, router
 
 from django_appdb import checks
-from django_appdb.checks import physical_identity
 from django_appdb.databases import state
+from django_appdb.dburls import identity
 from django_appdb.routers import AppDatabaseRouter
 
 from .conftest import run_manage
+
+
+def physical(settings_dict):
+    return identity(settings_dict, physical=True)
 
 
 def ids(messages) -> list[str]:
@@ -254,7 +258,7 @@ def test_a_missing_router_is_reported(monkeypatch):
 )
 def test_physical_identity_sees_through_spelling(first, second):
     base = {"ENGINE": "django.db.backends.postgresql", "NAME": "shop", "HOST": "db", "PORT": ""}
-    assert physical_identity({**base, **first}) == physical_identity({**base, **second})
+    assert physical({**base, **first}) == physical({**base, **second})
 
 
 @pytest.mark.parametrize(
@@ -262,20 +266,20 @@ def test_physical_identity_sees_through_spelling(first, second):
 )
 def test_physical_identity_tells_databases_apart(other):
     base = {"ENGINE": "django.db.backends.postgresql", "NAME": "shop", "HOST": "localhost", "PORT": ""}
-    assert physical_identity(base) != physical_identity({**base, **other})
+    assert physical(base) != physical({**base, **other})
 
 
 def test_physical_identity_of_sqlite(tmp_path):
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
     sqlite = "django.db.backends.sqlite3"
-    assert physical_identity({"ENGINE": sqlite, "NAME": str(tmp_path / "link" / "db.sqlite3")}) == physical_identity(
+    assert physical({"ENGINE": sqlite, "NAME": str(tmp_path / "link" / "db.sqlite3")}) == physical(
         {"ENGINE": sqlite, "NAME": str(tmp_path / "real" / "db.sqlite3")}
     )
-    assert physical_identity({"ENGINE": sqlite, "NAME": ":memory:"}) is None
+    assert physical({"ENGINE": sqlite, "NAME": ":memory:"}) is None
     shared = "file:memorydb_default?mode=memory&cache=shared"
-    assert physical_identity({"ENGINE": sqlite, "NAME": shared}) == ("sqlite", shared)
-    assert physical_identity({"ENGINE": sqlite, "NAME": shared}) != physical_identity(
+    assert physical({"ENGINE": sqlite, "NAME": shared}) == ("sqlite", shared)
+    assert physical({"ENGINE": sqlite, "NAME": shared}) != physical(
         {"ENGINE": sqlite, "NAME": "file:memorydb_orders?mode=memory&cache=shared"}
     )
 
@@ -307,10 +311,10 @@ def test_router_not_installed_is_reported(sqlite_project, tmp_path):
 def test_physical_identity_tells_schemas_and_services_apart():
     base = {"ENGINE": "django.db.backends.postgresql", "NAME": "main", "HOST": "localhost", "USER": "a"}
     ledger = {**base, "OPTIONS": {"options": "-c search_path=ledger"}}
-    assert physical_identity(ledger) != physical_identity(base)
-    assert physical_identity({**base, "OPTIONS": {"sslmode": "require"}}) == physical_identity(base)
+    assert physical(ledger) != physical(base)
+    assert physical({**base, "OPTIONS": {"sslmode": "require"}}) == physical(base)
     service = {"ENGINE": "django.db.backends.postgresql", "NAME": "", "OPTIONS": {"service": "x"}}
-    assert physical_identity(service) != physical_identity({**service, "OPTIONS": {"service": "y"}})
+    assert physical(service) != physical({**service, "OPTIONS": {"service": "y"}})
 
 
 class TestSettingTypes:
