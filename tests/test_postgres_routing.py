@@ -52,3 +52,36 @@ def test_postgres_and_sqlite_apps_side_by_side(tmp_path, pg_env):
 
     assert sqlite_tables(tmp_path / "inventory.sqlite3") == OWN_TABLES["inventory"] | {"django_migrations"}
     assert pg_tables(pg_env["ORDERS_DATABASE_URL"]) == OWN_TABLES["orders"] | {"django_migrations"}
+
+
+def _schema_tables(url: str, schema: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", [schema]).fetchall()
+    return {row[0] for row in rows}
+
+
+@pytest.mark.parametrize("query", ["options=-c%20search_path%3Dledger", "currentSchema=ledger"])
+def test_an_app_in_another_schema_of_the_default_database_writes_there(tmp_path, pg_database, query):
+    import psycopg
+
+    url = pg_database("schemas")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA ledger")
+    env = {
+        "DATABASE_URL": url,
+        "INVENTORY_DATABASE_URL": f"sqlite:///{tmp_path / 'inventory.sqlite3'}",
+        # The same server, database and user as default: only the schema differs.
+        "ORDERS_DATABASE_URL": f"{url}?{query}",
+    }
+    listing = run_manage("appdb_list", "orders", cwd=tmp_path, **env)
+    assert listing.stdout.splitlines()[1].split()[:2] == ["orders", "orders"]
+    result = run_manage("demo", cwd=tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    assert OWN_TABLES["orders"] <= _schema_tables(url, "ledger")
+    public = _schema_tables(url, "public")
+    assert not public & OWN_TABLES["orders"]
+    assert OWN_TABLES["catalog"] <= public
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM ledger.orders_order").fetchone()[0] == 1
