@@ -177,7 +177,24 @@ def _settings_for(declaration: Declaration) -> dict[str, Any]:
     for key in CONNECTION_SETTINGS:
         if key in options:
             settings_dict[key] = options[key]
+    _refuse_test_name_of_the_database(declaration, settings_dict)
     return settings_dict
+
+
+def _refuse_test_name_of_the_database(declaration: Declaration, settings_dict: Mapping[str, Any]) -> None:
+    """Refuse a ``TEST["NAME"]`` that is the database itself: Django's test runner drops its test databases."""
+    test_name = (settings_dict.get("TEST") or {}).get("NAME")
+    if not test_name:
+        return
+    if identity({**settings_dict, "NAME": test_name}) != identity(settings_dict):
+        return
+    raise AppDatabaseConfigError(
+        declaration.label,
+        declaration.where,
+        f"DATABASE_TEST['NAME'] {str(test_name)!r} is the app's database itself: the test runner would delete "
+        "(SQLite) or drop (servers) it, with its data, when it creates and destroys the test database.",
+        "Give the test database a name of its own, or leave TEST['NAME'] out (Django then uses test_<NAME>).",
+    )
 
 
 #: What ``database.py`` may declare besides where the database is.

@@ -314,3 +314,25 @@ class TestSilentlyAcceptedBefore:
         result = plan([make_app("a")], databases,
                       environ={"A_DATABASE_URL": "postgres://u:pw@127.0.0.1/db?application_name=me@work"})
         assert result.new_databases["a"]["OPTIONS"] == {"application_name": "me@work"}
+
+
+class TestTestDatabaseNames:
+    @pytest.mark.parametrize("spelling", ["{path}", "{tmp}/./real.sqlite3"])
+    def test_a_test_name_that_is_the_real_sqlite_file_is_refused(self, make_app, databases, tmp_path, spelling):
+        path = tmp_path / "real.sqlite3"
+        test_name = spelling.format(path=path, tmp=tmp_path)
+        app = make_app("a", f'DATABASE_URL = "sqlite:///{path}"\nDATABASE_TEST = {{"NAME": {test_name!r}}}\n')
+        with pytest.raises(AppDatabaseConfigError, match=r"DATABASE_TEST\['NAME'\].*is the app's database itself"):
+            plan([app], databases, environ={})
+
+    def test_a_test_name_that_is_the_real_server_database_is_refused_whatever_the_source(self, make_app, databases):
+        app = make_app("a", 'DATABASE_TEST = {"NAME": "ledger"}\n')
+        with pytest.raises(AppDatabaseConfigError) as info:
+            plan([app], databases, environ={"A_DATABASE_URL": "postgres://u:pw@h/ledger"})
+        assert "A_DATABASE_URL" in str(info.value) and ":pw@" not in str(info.value)
+
+    def test_a_test_name_of_its_own_is_fine(self, make_app, databases, tmp_path):
+        app = make_app("a", f'DATABASE_URL = "sqlite:///{tmp_path}/real.sqlite3"\n'
+                            f'DATABASE_TEST = {{"NAME": "{tmp_path}/test_real.sqlite3"}}\n')
+        test_settings = plan([app], databases, environ={}).new_databases["a"]["TEST"]
+        assert test_settings == {"NAME": f"{tmp_path}/test_real.sqlite3"}
