@@ -518,7 +518,10 @@ def check_unused_module_settings(
     return messages
 
 
-@register(TAG, Tags.database)
+# Under Django's database tag alone, as Django's own database checks: a check
+# run by tag (check --tag django_appdb, and Django 6.1 then hands it every
+# alias) must not connect to every database.
+@register(Tags.database)
 def check_recorded_migrations(
     app_configs: Sequence[AppConfig] | None = None, databases: Iterable[str] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
