@@ -186,18 +186,22 @@ def _crossing_fields(model: type[Model]) -> Iterator[CheckMessage]:
         if not (field.many_to_one or field.one_to_one) or related is None or isinstance(related, str):
             continue
         other = alias_for(related._meta.app_label)
-        if other == own:
-            continue
-        yield Error(
-            f"{type(field).__name__} to {related._meta.label} crosses databases: {model._meta.label} is on "
-            f"{own!r}, {related._meta.label} is on {other!r}.",
-            hint=_colocate_hint(model._meta.app_label, related._meta.app_label),
-            obj=field,
-            id="django_appdb.E003",
-        )
+        if other != own:
+            yield _crossing_error(model, field, related, own, other)
     for field in model._meta.local_many_to_many:
         yield from _crossing_many_to_many(model, field, own)
     yield from _crossing_generic_relations(model, own)
+
+
+def _crossing_error(model: type[Model], field: Any, related: type[Model], own: str, other: str) -> CheckMessage:
+    """Return E003 for ``field`` of ``model``, on ``own``, relating to ``related``, on ``other``."""
+    return Error(
+        f"{type(field).__name__} to {related._meta.label} crosses databases: {model._meta.label} is on "
+        f"{own!r}, {related._meta.label} is on {other!r}.",
+        hint=_colocate_hint(model._meta.app_label, related._meta.app_label),
+        obj=field,
+        id="django_appdb.E003",
+    )
 
 
 def _generic_fields() -> tuple[type, type] | None:
@@ -221,13 +225,7 @@ def _crossing_generic_relations(model: type[Model], own: str) -> Iterator[CheckM
                 continue
             other = alias_for(related._meta.app_label)
             if other != own:
-                yield Error(
-                    f"GenericRelation to {related._meta.label} crosses databases: {model._meta.label} is on {own!r}, "
-                    f"{related._meta.label} is on {other!r}.",
-                    hint=_colocate_hint(model._meta.app_label, related._meta.app_label),
-                    obj=field,
-                    id="django_appdb.E003",
-                )
+                yield _crossing_error(model, field, related, own, other)
         elif isinstance(field, generic_foreign_key):
             elsewhere = sorted({alias_for(label) for label in _labels_with_models()} - {own})
             if elsewhere:
