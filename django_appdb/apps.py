@@ -33,7 +33,7 @@ class DjangoAppdbConfig(AppConfig):
         Opens no database connection.
         """
         # Importing ``checks`` registers the system checks.
-        from . import checks, databases, routers  # noqa: F401
+        from . import checks, databases, routers, testguard  # noqa: F401
 
         error = _configure()
         if error is not None:
@@ -42,4 +42,5 @@ class DjangoAppdbConfig(AppConfig):
             # error trackers (Sentry's frame variables) would send.
             raise error
         routers.install()
+        testguard.install()
         setting_changed.connect(routers.on_setting_changed, dispatch_uid="django_appdb.routers")

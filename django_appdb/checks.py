@@ -10,7 +10,8 @@ Ids, listed in the README:
 * ``django_appdb.W003`` two aliases name the same physical database;
 * ``django_appdb.W004`` async views or repositories use a database whose
   async driver (greenlet, aiosqlite, psycopg) is not installed;
-* ``django_appdb.E004`` ``APPDB_INSTALL_ROUTER`` is not a bool;
+* ``django_appdb.E004`` ``APPDB_INSTALL_ROUTER`` or ``APPDB_WIDEN_TEST_DATABASES``
+  is not a bool;
 * ``django_appdb.E005`` ``APPDB_SQLALCHEMY_ENGINE_OPTIONS`` is not a dict of
   keyword arguments (``connect_args`` a dict);
 * ``django_appdb.W005`` a ``<LABEL>_DATABASE_URL`` variable names no
@@ -19,12 +20,15 @@ Ids, listed in the README:
   so they apply to nothing;
 * ``django_appdb.W007`` a ``GenericForeignKey`` can point at models that
   live on another database;
+* ``django_appdb.E007`` an alias's test database is a real database (its
+  own or another alias'), which the test runner would drop;
 * ``django_appdb.E006`` a database records an app's migrations as applied
   while none of its tables exist (database checks: ``migrate``,
   ``appdb_migrate``, ``check --database``).
 
 None of them opens a database connection, but E006, which runs only when a
-command names its databases.
+command names its databases. The errors among them also run before any test
+database is created (:mod:`django_appdb.testguard`).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Field, Model
 from django.db.utils import load_backend
 
-from .conf import conf
+from .conf import BOOLEAN_SETTINGS, DEFAULTS, conf
 from .conf import raw as raw_setting
 from .databases import AppDatabase, alias_for, app_databases, plan, state
 from .dburls import identity, mask_url, parse_url, settings_to_url
@@ -436,13 +440,14 @@ def check_async_drivers(app_configs: Sequence[AppConfig] | None = None, **kwargs
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Check the type of every ``APPDB_*`` setting (E004, E005)."""
     messages: list[CheckMessage] = []
-    install_router = raw_setting("APPDB_INSTALL_ROUTER")
-    if not isinstance(install_router, bool):
-        messages.append(Error(
-            f"APPDB_INSTALL_ROUTER must be True or False, got {install_router!r} ({type(install_router).__name__}).",
-            hint="Write APPDB_INSTALL_ROUTER = False (not a string) to install the router yourself, or remove it.",
-            id="django_appdb.E004",
-        ))
+    for name in BOOLEAN_SETTINGS:
+        value = raw_setting(name)
+        if not isinstance(value, bool):
+            messages.append(Error(
+                f"{name} must be True or False, got {value!r} ({type(value).__name__}).",
+                hint=f"Write {name} = {not DEFAULTS[name]} (not a string) to change it, or remove it.",
+                id="django_appdb.E004",
+            ))
     options = raw_setting("APPDB_SQLALCHEMY_ENGINE_OPTIONS")
     if options is not None and not isinstance(options, dict):
         messages.append(Error(
@@ -563,4 +568,24 @@ def check_recorded_migrations(
                     f"--database={alias}, then python manage.py appdb_migrate {label}.",
                     id="django_appdb.E006",
                 ))
+    return messages
+
+
+@register(TAG)
+def check_test_database_names(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report test databases that are real databases, which the test runner would drop (E007)."""
+    from . import testguard
+
+    messages: list[CheckMessage] = []
+    for alias, test_name, real in testguard.colliding_test_databases():
+        labels = sorted(label for label, record in app_databases().items() if record.alias == alias)
+        whose = f" (apps: {', '.join(labels)})" if labels else ""
+        itself = "its own real database" if real == alias else f"the real database of alias {real!r}"
+        messages.append(Error(
+            f"The test database {test_name!r} of database alias {alias!r}{whose} is {itself}: the test runner "
+            "would delete (SQLite) or drop (servers) it, with its data, when it creates the test database.",
+            hint="Give TEST['NAME'] (DATABASE_TEST in the app's database.py) a name of its own, or leave it out "
+            "(Django then uses test_<NAME>, or memory for SQLite). Test runs refuse to start meanwhile.",
+            id="django_appdb.E007",
+        ))
     return messages

@@ -16,7 +16,10 @@ from .exceptions import AppDatabaseConfigError
 DEFAULTS: dict[str, Any] = {
     "APPDB_INSTALL_ROUTER": True,
     "APPDB_SQLALCHEMY_ENGINE_OPTIONS": {},
+    "APPDB_WIDEN_TEST_DATABASES": True,
 }
+#: The settings that take True or False (``django_appdb.E004``).
+BOOLEAN_SETTINGS = ("APPDB_INSTALL_ROUTER", "APPDB_WIDEN_TEST_DATABASES")
 
 
 def raw(name: str) -> Any:
@@ -52,6 +55,18 @@ class Settings:
                 f"must be a dict of create_engine() keyword arguments, got {type(value).__name__}.",
             )
         return dict(value)
+
+    @property
+    def WIDEN_TEST_DATABASES(self) -> bool:
+        """Whether a test that declares no databases may also use every app database.
+
+        Django's test cases, and pytest-django's ``django_db`` mark without
+        ``databases``, allow ``{"default"}``; with this on (the default) they
+        allow the app databases too, and their test databases are created.
+        Only ``False`` restores Django's behaviour (``django_appdb.E004``
+        reports other types).
+        """
+        return raw("APPDB_WIDEN_TEST_DATABASES") is not False
 
     @property
     def USE_TZ(self) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -30,6 +30,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
 from django.db.utils import ConnectionHandler
 
+from . import testguard
 from .conf import conf
 from .dburls import identity, is_file_engine, known_schemes, mask_settings, mask_url, parse_url, settings_to_url
 from .discovery import CONNECTION_SETTINGS, Declaration, SourceKind, declare
@@ -177,24 +178,7 @@ def _settings_for(declaration: Declaration) -> dict[str, Any]:
     for key in CONNECTION_SETTINGS:
         if key in options:
             settings_dict[key] = options[key]
-    _refuse_test_name_of_the_database(declaration, settings_dict)
     return settings_dict
-
-
-def _refuse_test_name_of_the_database(declaration: Declaration, settings_dict: Mapping[str, Any]) -> None:
-    """Refuse a ``TEST["NAME"]`` that is the database itself: Django's test runner drops its test databases."""
-    test_name = (settings_dict.get("TEST") or {}).get("NAME")
-    if not test_name:
-        return
-    if identity({**settings_dict, "NAME": test_name}) != identity(settings_dict):
-        return
-    raise AppDatabaseConfigError(
-        declaration.label,
-        declaration.where,
-        f"DATABASE_TEST['NAME'] {str(test_name)!r} is the app's database itself: the test runner would delete "
-        "(SQLite) or drop (servers) it, with its data, when it creates and destroys the test database.",
-        "Give the test database a name of its own, or leave TEST['NAME'] out (Django then uses test_<NAME>).",
-    )
 
 
 #: What ``database.py`` may declare besides where the database is.
@@ -377,6 +361,8 @@ class _State:
         self.model_routes: dict[type[Model], str | None] = {}
         #: The aliases django_appdb added to ``DATABASES`` (the others were in settings).
         self.added: frozenset[str] = frozenset()
+        #: Called after every load: caches keyed by app label empty themselves.
+        self.on_load: list[Callable[[], None]] = []
 
     def load(self, records: Mapping[str, AppDatabase], models: Iterable[type[Model]] = ()) -> None:
         self.records = dict(records)
@@ -394,6 +380,8 @@ class _State:
         self.homes.update({alias: frozenset(labels) for alias, labels in homes.items()})
         self.model_routes.clear()
         self.model_routes.update({model: self.route_of(model) for model in models})
+        for callback in self.on_load:
+            callback()
 
     def route_of(self, model: type[Model]) -> str | None:
         """Return the alias a model's rows live on, None for ``default``.
@@ -439,6 +427,7 @@ def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
     """Plan every app's database, merge new aliases into ``DATABASES`` and load the routes."""
     result = plan(app_configs, conf.DATABASES)
     live = merge(result.new_databases)
+    testguard.remember_real_databases(live)
     records = {
         label: AppDatabase(
             record.label, record.alias, record.source, record.source_kind,

@@ -6,12 +6,17 @@ building it from ``django.db.connections["orders"].settings_dict`` the first
 time; an unknown alias raises :class:`EngineDoesNotExist`. Apps that share
 an alias share its engine.
 
-* **Follows Django.** Each look-up compares the alias's settings with the
-  ones the engine was built from (a tuple comparison: no connection, no
-  lock). When Django changes them -- it renames ``NAME`` when it creates the
-  test databases -- the stale engine is disposed and a new one is built.
-  The stale engine then refuses new connections (:class:`StaleEngineError`),
-  so a reference kept from before never reaches the old database.
+* **Follows Django.** A look-up checks that the alias's ``NAME`` is still the
+  one the engine was built for (Django renames it when it creates and
+  destroys the test databases) and otherwise disposes the engine and builds
+  a new one. Every other setting is compared when the engine opens a
+  connection: an engine whose settings Django no longer uses -- a reference
+  kept from before, say -- refuses (:class:`StaleEngineError`) rather than
+  reaching the old database, and the next look-up builds a new one.
+* **Tests.** While a test run is active, the same connect-time check refuses
+  a real database and an alias the running test did not declare
+  (:mod:`django_appdb.testguard`), so no engine, session or factory kept
+  from import time reaches a real database.
 * **Threads.** Engines are shared by all threads; building one takes a
   lock, so 32 threads asking at once build exactly one.
 * **Event loops.** An async engine's pooled connections belong to the event
@@ -28,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import operator
 import os
 import threading
 import weakref
@@ -44,11 +48,11 @@ from django.utils.connection import ConnectionDoesNotExist
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import sqla
+from . import sqla, testguard
 from .conf import conf
 from .databases import state
 from .discovery import MODULE_NAME
-from .exceptions import AppDatabaseConfigError
+from .exceptions import AppDatabaseConfigError, StaleEngineError
 
 if TYPE_CHECKING:
     # Only for annotations: sqlalchemy.ext.asyncio needs greenlet, which sync
@@ -76,9 +80,6 @@ EngineT = TypeVar("EngineT", Engine, "AsyncEngine")
 # by replacing the dict, makes the engine stale.
 _KEYS = ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS", "CONN_HEALTH_CHECKS", "CONN_MAX_AGE")
 _OPTIONS_INDEX = _KEYS.index("OPTIONS")
-# Django fills in every key, so the hot path can use a C-level getter and
-# leave dicts with missing keys (KeyError) to the slow path.
-_current_values = operator.itemgetter(*_KEYS)
 
 # How long close_all_engines() waits for another thread's event loop to
 # close an engine's connections before giving up on closing them.
@@ -92,33 +93,6 @@ def _fingerprint(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
         # A copy, so a later in-place edit of OPTIONS compares unequal.
         values[_OPTIONS_INDEX] = dict(options)
     return tuple(values)
-
-
-class StaleEngineError(RuntimeError):
-    """An engine built for settings Django no longer uses was asked for a new connection."""
-
-
-def _refuse_new_connections(engine: Any, alias: str) -> None:
-    """Make a stale engine raise :class:`StaleEngineError` instead of connecting.
-
-    A reference kept from before Django switched the alias (to its test
-    database, say) would otherwise keep reaching the old database. The check
-    runs before the driver connects, so not even an empty SQLite file is
-    created. Connections already checked out finish their work.
-    """
-    # An AsyncEngine wraps a sync one; testing the attribute keeps
-    # sqlalchemy.ext.asyncio unimported on the sync path.
-    sync_engine = getattr(engine, "sync_engine", engine)
-    shown = repr(sync_engine.url)  # SQLAlchemy masks the password
-
-    def refuse(*args: Any) -> None:
-        raise StaleEngineError(
-            f"django_appdb: this engine ({shown}) was built for settings that database alias {alias!r} no "
-            "longer has, so it opens no new connection. Call get_engine(), get_sessionmaker() or "
-            "get_app_session() again rather than keeping engines or session factories."
-        )
-
-    event.listen(sync_engine, "do_connect", refuse)
 
 
 class EngineDoesNotExist(ConnectionDoesNotExist, LookupError):
@@ -208,21 +182,29 @@ def engine_options(alias: str) -> tuple[dict[str, Any], dict[str, Any]]:
 class _Record:
     """One built engine, the settings it was built from, and what hangs off it."""
 
-    __slots__ = ("alias", "engine", "fingerprint", "guard", "loop", "root", "sessionmaker", "settings", "watching")
+    __slots__ = ("alias", "engine", "fingerprint", "guard", "loop", "name", "settings", "watching")
 
-    def __init__(self, alias: str, engine: Any, settings: Mapping[str, Any], root: Any,
+    def __init__(self, alias: str, engine: Any, settings: Mapping[str, Any],
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.alias = alias
         self.engine = engine
-        # The dict Django mutates in place, and the one in connections.settings.
+        # The dict in connections.settings, which Django mutates in place.
         self.settings = settings
-        self.root = root
         self.fingerprint = _fingerprint(settings)
-        # Filled in by django_appdb.sessions on first use.
-        self.sessionmaker: Any = None
+        # What the look-up's fast path compares: the NAME object built for.
+        self.name = settings.get("NAME")
         self.loop = loop
         self.guard: Any = None
         self.watching = False
+
+    def built_for(self) -> dict[str, Any]:
+        """Return the settings the engine was built from."""
+        return dict(zip(_KEYS, self.fingerprint, strict=True))
+
+    def is_current(self) -> bool:
+        """Return whether Django still uses the settings the engine was built from."""
+        current = connections.settings.get(self.alias)
+        return current is self.settings and _fingerprint(current) == self.fingerprint
 
     def __repr__(self) -> str:
         return f"<engine record {self.alias!r} {self.engine!r}>"
@@ -267,26 +249,72 @@ class _BaseEngineHandler(Generic[EngineT]):
             if alias not in connections.settings:
                 if record is not None:
                     # The alias was removed from Django's settings.
-                    del self._records[key]
-                    self._retire(record)
-                    _refuse_new_connections(record.engine, alias)
+                    self._forget(key, record)
                 raise self.exception_class(alias, list(connections.settings))
             connection = connections[alias]
-            settings_dict = connection.settings_dict
-            root = connections.settings.get(alias)
+            settings_dict = connections.settings[alias]
             if record is not None:
-                if record.root is root and record.fingerprint == _fingerprint(settings_dict):
-                    # Another thread rebuilt it first, or the dict lacks a key
-                    # the fast check needs: nothing changed.
+                if record.is_current():
+                    # Another thread rebuilt it first, or NAME was replaced by
+                    # an equal value: nothing changed.
+                    record.name = settings_dict.get("NAME")
                     return record
-                del self._records[key]
-                self._retire(record)
-                _refuse_new_connections(record.engine, alias)
+                self._forget(key, record)
             engine = self.create_engine(alias, settings_dict, connection.vendor)
-            record = _Record(alias, engine, settings_dict, root, loop)
+            record = _Record(alias, engine, settings_dict, loop)
+            self._guard(key, record)
             self._records[key] = record
             self._adopt(key, record)
             return record
+
+    def _forget(self, key: Hashable, record: _Record, *, dispose: bool = True) -> None:
+        """Drop ``record`` if it is still the one registered for ``key``; dispose of its engine unless told not to."""
+        with self._lock:
+            if self._records.get(key) is not record:
+                return
+            del self._records[key]
+            self._forgot(record)
+        if dispose:
+            self._retire(record)
+
+    def _forgot(self, record: _Record) -> None:
+        """Drop what else refers to a forgotten record (the sync registry's label cache)."""
+
+    def _guard(self, key: Hashable, record: _Record) -> None:
+        """Check every connection the engine opens, and every check-out, before the driver is called.
+
+        A kept reference to an engine whose settings Django no longer uses
+        raises :class:`StaleEngineError`; during a test run, a real database
+        and an alias the running test did not declare are refused. Being in
+        the connect event, the check covers engines and session factories
+        kept from import time, and creates nothing (not even an empty SQLite
+        file). Connections already checked out finish their work.
+        """
+        # An AsyncEngine wraps a sync one; testing the attribute keeps
+        # sqlalchemy.ext.asyncio unimported on the sync path.
+        sync_engine = getattr(record.engine, "sync_engine", record.engine)
+        shown = repr(sync_engine.url)  # SQLAlchemy masks the password
+        alias = record.alias
+        what = f"the SQLAlchemy engine {shown}"
+
+        def before_connect(*args: Any) -> None:
+            testguard.check_access(alias, what)
+            testguard.check_real_database(alias, record.built_for(), what)
+            if not record.is_current():
+                # Not disposed from inside its own connect: it is stale, and
+                # its pool goes with the last reference.
+                self._forget(key, record, dispose=False)
+                raise StaleEngineError(
+                    f"django_appdb: this engine ({shown}) was built for settings that database alias {alias!r} no "
+                    "longer has, so it opens no new connection. Call get_engine(), get_sessionmaker() or "
+                    "get_app_session() again rather than keeping engines."
+                )
+
+        def on_checkout(*args: Any) -> None:
+            testguard.check_access(alias, what)
+
+        event.listen(sync_engine, "do_connect", before_connect)
+        event.listen(sync_engine, "checkout", on_checkout)
 
     def create_engine(self, alias: str, settings_dict: Mapping[str, Any], vendor: str) -> EngineT:
         """Return a new engine for ``alias`` from its Django settings and the engine options."""
@@ -299,7 +327,16 @@ class _BaseEngineHandler(Generic[EngineT]):
     def _adopt(self, key: Hashable, record: _Record) -> None:
         """Set up a freshly built record (the async registry watches its loop)."""
 
-    def _retire(self, record: _Record) -> None:
+    def _retire(self, record: _Record) -> Any:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def close_all(self) -> None:
+        raise NotImplementedError
+
+    async def aclose_all(self) -> None:
         raise NotImplementedError
 
     def _after_fork_in_child(self) -> None:
@@ -309,19 +346,36 @@ class _BaseEngineHandler(Generic[EngineT]):
 class EngineHandler(_BaseEngineHandler[Engine]):
     """Sync SQLAlchemy engines by Django database alias, built on first use."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # App label -> record, for get_engine(); emptied whenever a record is
+        # forgotten or the labels are routed anew.
+        self._labels: dict[str, _Record] = {}
+
     def _record(self, alias: str) -> _Record:
         record = self._records.get(alias)
-        if record is not None:
-            # The hot path, inlined: is this still the settings dict Django
-            # uses for the alias, holding the values the engine was built from?
-            try:
-                if connections.settings.get(alias) is record.root and (
-                    _current_values(record.settings) == record.fingerprint
-                ):
-                    return record
-            except KeyError:
-                pass
+        # The hot path: is the alias's NAME still the one the engine was
+        # built for? The connect event compares everything else.
+        if record is not None and record.settings.get("NAME") is record.name:
+            return record
         return self._refresh(alias, alias)
+
+    def _label_record(self, app_label: str) -> _Record:
+        """Return the record of ``app_label``'s alias, remembering it for the label (slow path of get_engine)."""
+        alias = app_alias(app_label)
+        record = self._record(alias)
+        with self._lock:
+            if self._records.get(alias) is record:
+                self._labels[app_label] = record
+        return record
+
+    def _forgot(self, record: _Record) -> None:
+        self._labels.clear()
+
+    def forget_labels(self) -> None:
+        """Forget which alias each app label has (they were routed anew)."""
+        with self._lock:
+            self._labels.clear()
 
     def __getitem__(self, alias: str) -> Engine:
         """Return the engine of ``alias``; raise :class:`EngineDoesNotExist` for an unknown alias."""
@@ -337,13 +391,22 @@ class EngineHandler(_BaseEngineHandler[Engine]):
         record.engine.dispose()
 
     def close_all(self) -> None:
-        """Close the pooled connections of every engine built so far, and forget the engines.
+        """Close the pooled connections of every engine built so far.
 
-        Engines are built again on next use. Nothing is opened.
+        The engines stay registered, with their connect-time checks, and open
+        new connections when next used. Nothing is opened.
         """
         with self._lock:
             records = list(self._records.values())
+        for record in records:
+            record.engine.dispose()
+
+    def reset(self) -> None:
+        """Close every engine and forget it: the next look-up builds a new one (the engine options changed)."""
+        with self._lock:
+            records = list(self._records.values())
             self._records.clear()
+            self._labels.clear()
         for record in records:
             record.engine.dispose()
 
@@ -399,14 +462,8 @@ class AsyncEngineHandler(_BaseEngineHandler["AsyncEngine"]):
             ) from None
         key = (alias, loop)
         record = self._records.get(key)
-        if record is not None:
-            try:
-                if connections.settings.get(alias) is record.root and (
-                    _current_values(record.settings) == record.fingerprint
-                ):
-                    return record
-            except KeyError:
-                pass
+        if record is not None and record.settings.get("NAME") is record.name:
+            return record
         return self._refresh(key, alias, loop)
 
     def __getitem__(self, alias: str) -> AsyncEngine:
@@ -496,6 +553,10 @@ class AsyncEngineHandler(_BaseEngineHandler["AsyncEngine"]):
                 except Exception as exc:
                     logger.warning("Could not close the async engine of %r: %r", record.alias, exc)
 
+    def reset(self) -> None:
+        """Close every async engine and forget it (the same as :meth:`close_all`)."""
+        self.close_all()
+
     async def aclose_all(self) -> None:
         """Close the pooled connections of every async engine, on every loop, and forget the engines."""
         loop = asyncio.get_running_loop()
@@ -525,8 +586,13 @@ class AsyncEngineHandler(_BaseEngineHandler["AsyncEngine"]):
 engines = EngineHandler()
 """Sync SQLAlchemy engines by Django database alias: ``engines["orders"]``."""
 
+state.on_load.append(engines.forget_labels)
+
 async_engines = AsyncEngineHandler()
 """Async SQLAlchemy engines by Django database alias, for the running loop: ``async_engines["orders"]``."""
+
+
+_labels = engines._labels
 
 
 def get_engine(app_label: str) -> Engine:
@@ -535,7 +601,13 @@ def get_engine(app_label: str) -> Engine:
     ``"default"`` names the default database. Raise ``LookupError`` for a
     label that is not installed.
     """
-    return engines._record(app_alias(app_label)).engine
+    try:
+        record = _labels[app_label]
+        if record.settings["NAME"] is record.name:
+            return record.engine
+    except KeyError:
+        pass
+    return engines._label_record(app_label).engine
 
 
 def get_async_engine(app_label: str) -> AsyncEngine:
@@ -548,13 +620,20 @@ def get_async_engine(app_label: str) -> AsyncEngine:
 
 
 def close_all_engines() -> None:
-    """Close every pooled connection of every engine, sync and async, and forget the engines.
+    """Close every pooled connection of every engine, sync and async.
 
-    Callable from sync code, including at shutdown. Engines are rebuilt on
-    next use.
+    Callable from sync code, including at shutdown. Sync engines stay
+    registered and connect again when next used; async engines, which belong
+    to their event loop, are forgotten and rebuilt on next use.
     """
     for handler in list(_handlers):
         handler.close_all()
+
+
+def reset_engines() -> None:
+    """Close and forget every engine, sync and async: the next look-ups build new ones."""
+    for handler in list(_handlers):
+        handler.reset()
 
 
 async def aclose_all_engines() -> None:
@@ -575,7 +654,7 @@ _RECEIVER_UID = "django_appdb.engines"
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting in ("DATABASES", "APPDB_SQLALCHEMY_ENGINE_OPTIONS"):
-        close_all_engines()
+        reset_engines()
 
 
 setting_changed.connect(_on_setting_changed, dispatch_uid=_RECEIVER_UID)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -66,3 +67,59 @@ class UnsupportedFieldError(ImproperlyConfigured):
 
 class CrossDatabaseError(ValueError):
     """A repository was asked to use a table or session of another app's database."""
+
+
+class StaleEngineError(RuntimeError):
+    """An engine built for settings Django no longer uses was asked for a new connection."""
+
+
+# The test-run errors subclass Django's DatabaseOperationForbidden and
+# SystemCheckError, which live in django.test and django.core.management:
+# importing those costs a tenth of a second in a web process that never
+# needs them, so the classes are built on first use (a test run has
+# imported both by then).
+_LAZY_NAMES = ("DatabaseAccessForbidden", "UndeclaredDatabaseError", "NotATestDatabaseError", "SetupRefusedError")
+
+
+@functools.cache
+def _lazy_classes() -> dict[str, type[Exception]]:
+    from django.core.management.base import SystemCheckError
+    from django.test.testcases import DatabaseOperationForbidden
+
+    class DatabaseAccessForbidden(DatabaseOperationForbidden, RuntimeError):
+        """A test reached, through django-appdb, a database it may not use.
+
+        A ``DatabaseOperationForbidden``, as the ORM's refusal in a Django
+        test case, and a ``RuntimeError``, as pytest-django's refusal in a
+        test without database access.
+        """
+
+    class UndeclaredDatabaseError(DatabaseAccessForbidden):
+        """A test used, through SQLAlchemy, a database alias it did not declare."""
+
+    class NotATestDatabaseError(DatabaseAccessForbidden):
+        """During a test run, a connection was about to open to a real (not a test) database."""
+
+    class SetupRefusedError(SystemCheckError):
+        """The test databases were not set up: one would be a real database, or the system checks failed.
+
+        Raised before anything is created or dropped. A ``SystemCheckError``,
+        so ``manage.py test`` prints it without a traceback.
+        """
+
+    classes: dict[str, type[Exception]] = {
+        "DatabaseAccessForbidden": DatabaseAccessForbidden,
+        "UndeclaredDatabaseError": UndeclaredDatabaseError,
+        "NotATestDatabaseError": NotATestDatabaseError,
+        "SetupRefusedError": SetupRefusedError,
+    }
+    for klass in classes.values():
+        klass.__module__ = __name__
+    return classes
+
+
+def __getattr__(name: str) -> Any:
+    """Build the test-run exception classes on first access."""
+    if name in _LAZY_NAMES:
+        return _lazy_classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

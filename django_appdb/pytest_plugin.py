@@ -28,10 +28,17 @@ or a database alias, for a test that declared that database::
 
 Sessions still open when the test ends are rolled back and closed before
 Django cleans the database up.
+
+The plugin also widens, as django-appdb does for Django's test cases, a
+``django_db`` mark (or a ``db``/``transactional_db`` fixture) that declares no
+``databases`` to every app database (``APPDB_WIDEN_TEST_DATABASES``), so the
+test databases of those apps are created; and it stops the run at the first
+test whose database set-up django-appdb refused.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -43,14 +50,65 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 # pytest-django's fixtures that give a test database access without the mark.
-_DB_FIXTURES = ("transactional_db", "db", "live_server")
+_DB_FIXTURES = ("transactional_db", "db", "live_server", "django_db_reset_sequences", "django_db_serialized_rollback")
+# validate_django_db()'s positional parameters: (transaction, reset_sequences, databases, ...).
+_DATABASES_POSITION = 2
+
+
+def _widened_databases() -> frozenset[str] | None:
+    """Return what a test that declares no databases may use, or None when django-appdb does not run here."""
+    django_apps = sys.modules.get("django.apps")
+    if django_apps is None or not django_apps.apps.ready or not django_apps.apps.is_installed("django_appdb"):
+        return None
+    from .testguard import default_test_databases
+
+    widened = default_test_databases()
+    return widened if widened != {"default"} else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test that declares no databases the app databases too, so their test databases are created."""
+    widened = _widened_databases()
+    if widened is None:
+        return
+    from django.test import TransactionTestCase
+
+    databases = sorted(widened)
+    for item in items:
+        test_class = getattr(item, "cls", None)
+        if isinstance(test_class, type) and issubclass(test_class, TransactionTestCase):
+            continue  # Django's test cases: their default is widened at the class
+        marker = item.get_closest_marker("django_db")
+        if marker is not None:
+            if "databases" in marker.kwargs or len(marker.args) > _DATABASES_POSITION:
+                continue  # declared: never widened
+            mark = pytest.mark.django_db(*marker.args, **marker.kwargs, databases=databases)
+        elif any(name in item.fixturenames for name in _DB_FIXTURES):
+            mark = pytest.mark.django_db(databases=databases)
+        else:
+            continue
+        # First among the item's own marks: the closest, which pytest-django reads.
+        item.add_marker(mark, append=False)
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """Stop the run when django-appdb refused to set up the test databases: every other test would fail alike."""
+    if call.when != "setup" or call.excinfo is None:
+        return
+    exceptions = sys.modules.get("django_appdb.exceptions")
+    # The class exists once raised: without it, nothing was refused.
+    if exceptions is None or not exceptions._lazy_classes.cache_info().currsize:
+        return
+    if call.excinfo.errisinstance(exceptions.SetupRefusedError):
+        item.session.shouldstop = "django_appdb refused to set up the test databases (see the error above)"
 
 
 class DatabaseAccess:
     """The database aliases the running test declared, and whether Django rolls the test back, as pytest-django does."""
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
-        from django.db import DEFAULT_DB_ALIAS, connections
+        from django.db import connections
 
         self.test = request.node.nodeid
         names = request.fixturenames
@@ -68,7 +126,9 @@ class DatabaseAccess:
             self.rolled_back = False
             return
         if databases is None:
-            self.declared = frozenset({DEFAULT_DB_ALIAS})
+            from .testguard import default_test_databases
+
+            self.declared = default_test_databases()
         elif databases == "__all__":
             self.declared = frozenset(connections)
         else:

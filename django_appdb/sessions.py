@@ -4,9 +4,12 @@
 work: they commit when the block exits cleanly, roll back when it raises,
 and always close the session, returning its connection to the pool.
 
-Session factories are built once per engine with ``expire_on_commit=False``,
+Session factories are built once per alias with ``expire_on_commit=False``,
 so objects loaded in a block stay readable after it has committed and
-closed (an async session cannot lazily reload them).
+closed (an async session cannot lazily reload them). A factory binds each
+session it makes to the alias's engine at that moment, so a factory kept
+from import time follows Django to its test databases, and an async one
+works in every event loop.
 
 Only the async names import ``sqlalchemy.ext.asyncio``, on first use: it
 needs greenlet, which the sync side never does.
@@ -15,12 +18,15 @@ needs greenlet, which the sync side never does.
 from __future__ import annotations
 
 import asyncio
+import functools
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import sqla
+from .databases import state
 from .engines import app_alias, async_engines, engines
 
 if TYPE_CHECKING:
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AppSession",
+    "AppSessionmaker",
     "AsyncAppSession",
     "get_app_session",
     "get_async_sessionmaker",
@@ -43,39 +50,104 @@ SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False}
 _closing: set[asyncio.Future[None]] = set()
 
 
-def _sessionmaker(alias: str) -> sessionmaker[Session]:
-    record = engines._record(alias)
-    maker = record.sessionmaker
+class AppSessionmaker(sessionmaker[Session]):
+    """A ``sessionmaker`` for one database alias, binding each session to the alias's engine when it is made.
+
+    ``bind`` given to the call or to :meth:`configure` wins, as with any
+    ``sessionmaker``.
+    """
+
+    def __init__(self, alias: str, **options: Any) -> None:
+        super().__init__(**{**SESSION_OPTIONS, **options})
+        self.alias = alias
+
+    def __call__(self, **local_kw: Any) -> Session:
+        """Return a new ``Session`` on the alias's current engine."""
+        if local_kw.get("bind") is None and self.kw.get("bind") is None:
+            local_kw["bind"] = engines._record(self.alias).engine
+        return super().__call__(**local_kw)
+
+
+@functools.cache
+def _async_sessionmaker_class() -> type[async_sessionmaker[AsyncSession]]:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    class AsyncAppSessionmaker(async_sessionmaker[AsyncSession]):
+        """An ``async_sessionmaker`` for one alias, binding each session to its engine for the running loop."""
+
+        def __init__(self, alias: str, **options: Any) -> None:
+            super().__init__(**{**SESSION_OPTIONS, **options})
+            self.alias = alias
+
+        def __call__(self, **local_kw: Any) -> AsyncSession:
+            """Return a new ``AsyncSession`` on the alias's engine for the running event loop."""
+            if local_kw.get("bind") is None and self.kw.get("bind") is None:
+                local_kw["bind"] = async_engines._record(self.alias).engine
+            return super().__call__(**local_kw)
+
+    AsyncAppSessionmaker.__module__ = __name__
+    return AsyncAppSessionmaker
+
+
+# Factories by alias, and by app label for get_sessionmaker()'s fast path;
+# the label caches are emptied when the apps are routed anew.
+_makers: dict[str, AppSessionmaker] = {}
+_async_makers: dict[str, async_sessionmaker[AsyncSession]] = {}
+_label_makers: dict[str, AppSessionmaker] = {}
+_label_async_makers: dict[str, async_sessionmaker[AsyncSession]] = {}
+
+
+def _forget_labels() -> None:
+    _label_makers.clear()
+    _label_async_makers.clear()
+
+
+state.on_load.append(_forget_labels)
+
+
+def _sessionmaker(alias: str) -> AppSessionmaker:
+    maker = _makers.get(alias)
     if maker is None:
-        # Two threads may both build one; either is fine.
-        maker = record.sessionmaker = sessionmaker(record.engine, **SESSION_OPTIONS)
+        # Two threads may both build one; the first stored wins.
+        maker = _makers.setdefault(alias, AppSessionmaker(alias))
     return maker
 
 
 def _async_sessionmaker(alias: str) -> async_sessionmaker[AsyncSession]:
-    # Building the engine first reports a missing greenlet or async driver
-    # for this alias, naming the extra to install.
-    record = async_engines._record(alias)
-    maker = record.sessionmaker
+    maker = _async_makers.get(alias)
     if maker is None:
-        from sqlalchemy.ext.asyncio import async_sessionmaker
-
-        maker = record.sessionmaker = async_sessionmaker(record.engine, **SESSION_OPTIONS)
+        # Report a missing greenlet or async driver for this alias, naming
+        # the extra to install, before sqlalchemy.ext.asyncio is imported.
+        if alias in connections.settings:
+            sqla.driver_for(connections[alias].vendor, True, alias=alias, settings_dict=connections.settings[alias])
+        maker = _async_makers.setdefault(alias, _async_sessionmaker_class()(alias))  # type: ignore[call-arg]
     return maker
 
 
 def get_sessionmaker(app_label: str) -> sessionmaker[Session]:
-    """Return the ``sessionmaker`` bound to ``app_label``'s database (``"default"`` for the default).
+    """Return the ``sessionmaker`` of ``app_label``'s database (``"default"`` for the default).
 
-    The factory follows its engine: after Django switches to the test
-    database, a new one is returned.
+    Every session it makes is bound to the engine the alias has at that
+    moment, so a factory made at import time reaches the test database in
+    tests. Raise ``LookupError`` for a label that is not installed.
     """
-    return _sessionmaker(app_alias(app_label))
+    maker = _label_makers.get(app_label)
+    if maker is None:
+        maker = _label_makers.setdefault(app_label, _sessionmaker(app_alias(app_label)))
+    return maker
 
 
 def get_async_sessionmaker(app_label: str) -> async_sessionmaker[AsyncSession]:
-    """Return the ``async_sessionmaker`` bound to ``app_label``'s database, for the running event loop."""
-    return _async_sessionmaker(app_alias(app_label))
+    """Return the ``async_sessionmaker`` of ``app_label``'s database.
+
+    Every session it makes is bound to the alias's engine for the running
+    event loop, so one factory serves every loop (make sessions inside a
+    coroutine). Raise ``LookupError`` for a label that is not installed.
+    """
+    maker = _label_async_makers.get(app_label)
+    if maker is None:
+        maker = _label_async_makers.setdefault(app_label, _async_sessionmaker(app_alias(app_label)))
+    return maker
 
 
 class AsyncAppSession:

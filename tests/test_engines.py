@@ -52,6 +52,13 @@ def _fresh_engines() -> Iterator[None]:
 
 
 @pytest.fixture
+def unblocked(django_db_blocker: Any) -> Iterator[None]:
+    """Allow database access in a test of scratch aliases on temporary files, which no test runner sets up."""
+    with django_db_blocker.unblock():
+        yield
+
+
+@pytest.fixture
 def add_alias() -> Iterator[Callable[..., str]]:
     """Return a factory adding a database alias to ``connections`` for one test."""
     added: list[str] = []
@@ -118,7 +125,7 @@ def test_async_engine_needs_a_running_loop():
         get_async_engine("inventory")
 
 
-def test_engine_follows_an_in_place_settings_change(add_alias, tmp_path):
+def test_engine_follows_an_in_place_settings_change(add_alias, tmp_path, unblocked):
     alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "one.sqlite3"))
     handler = EngineHandler()
     first = handler[alias]
@@ -144,12 +151,20 @@ def test_engine_follows_an_in_place_settings_change(add_alias, tmp_path):
     assert (tmp_path / "three.sqlite3").exists()
     second = third
 
+    # Any other setting is compared when a connection opens: the engine
+    # refuses, and the next look-up builds one for the new settings.
     connections[alias].settings_dict["OPTIONS"]["timeout"] = 3
-    assert handler[alias] is not second
+    second.dispose()
+    with pytest.raises(StaleEngineError, match="'scratch'"):
+        second.connect()
+    fourth = handler[alias]
+    assert fourth is not second
+    with fourth.connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 @pytest.mark.async_drivers
-def test_async_engine_follows_a_settings_change_within_its_loop(add_alias, tmp_path):
+def test_async_engine_follows_a_settings_change_within_its_loop(add_alias, tmp_path, unblocked):
     from django_appdb import engines as engines_module
 
     alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "one.sqlite3"))
@@ -176,28 +191,35 @@ def test_async_engine_follows_a_settings_change_within_its_loop(add_alias, tmp_p
     assert not (tmp_path / "two.sqlite3").exists()
 
 
-def test_an_alias_removed_from_django_loses_its_engine(add_alias, tmp_path):
+def test_an_alias_removed_from_django_loses_its_engine(add_alias, tmp_path, unblocked):
     alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "one.sqlite3"))
     handler = EngineHandler()
     engine = handler[alias]
     connections.settings.pop(alias)
+    # Noticed when the engine next connects; the look-up after it knows.
+    with pytest.raises(StaleEngineError):
+        engine.connect()
     with pytest.raises(EngineDoesNotExist, match="'scratch'"):
         handler[alias]
     assert handler.all(initialized_only=True) == []
-    with pytest.raises(StaleEngineError):
-        engine.connect()
+    assert not (tmp_path / "one.sqlite3").exists()
 
 
-def test_engine_follows_a_replaced_settings_dict(add_alias, tmp_path):
+def test_engine_follows_a_replaced_settings_dict(add_alias, tmp_path, unblocked):
     alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "one.sqlite3"))
     handler = EngineHandler()
     first = handler[alias]
-    add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "one.sqlite3"))
+    add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "two.sqlite3"))
     if hasattr(connections._connections, alias):
         del connections[alias]
+    # A replaced dict is noticed when the engine next connects (look-ups
+    # compare only NAME); the look-up after it builds the new engine.
+    with pytest.raises(StaleEngineError):
+        handler[alias].connect()
+    assert not (tmp_path / "one.sqlite3").exists()
     second = handler[alias]
     assert second is not first
-    assert second.url.database == first.url.database
+    assert second.url.database == str(tmp_path / "two.sqlite3")
 
 
 @pytest.mark.psycopg
@@ -274,20 +296,29 @@ def test_close_all_disposes_only_what_was_opened(monkeypatch):
     handler.close_all()
     assert disposed == [engine]
     assert built == []
+    # Kept, with its connect-time checks: it connects again when next used.
+    assert handler.all(initialized_only=True) == [engine]
+    assert handler["inventory"] is engine
+    handler.reset()
+    assert disposed == [engine, engine]
     assert handler.all(initialized_only=True) == []
 
 
-def test_close_all_engines_closes_pooled_connections_and_rebuilds_on_next_use():
+@pytest.mark.django_db(databases=DATABASES)
+def test_close_all_engines_closes_pooled_connections_and_keeps_the_engines():
     engine = get_engine("inventory")
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     assert engine.pool.checkedin() == 1
     close_all_engines()
     assert engine.pool.checkedin() == 0
-    assert get_engine("inventory") is not engine
+    assert get_engine("inventory") is engine
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT 1")).scalar() == 1
 
 
 @pytest.mark.async_drivers
+@pytest.mark.django_db(databases=DATABASES)
 def test_aclose_all_engines_closes_sync_and_async_engines():
     sync_engine = get_engine("inventory")
     with sync_engine.connect() as conn:

@@ -35,7 +35,8 @@ def test_a_connection_without_a_database_closes_the_pools():
     engine = get_engine("orders")
     connection_created.send(sender=object, connection=SimpleNamespace(alias=NO_DB_ALIAS))
     assert engine.pool.checkedin() == 0
-    assert get_engine("orders") is not engine  # rebuilt on next use
+    assert get_engine("orders") is engine  # kept, and connects again when used
+    assert pooled("orders") == 1
 
 
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
@@ -58,4 +59,4 @@ def test_djangos_maintenance_connection_on_postgresql_closes_the_pools(postgres_
         cursor.execute("SELECT current_database()")
         assert cursor.fetchone()[0] != name
     assert engine.pool.checkedin() == 0
-    assert engines._records.get("orders") is None
+    assert engines._records["orders"].engine is engine

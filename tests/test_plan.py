@@ -5,6 +5,7 @@ from django.db.utils import ConnectionHandler
 
 from django_appdb.databases import merge, plan
 from django_appdb.exceptions import AppDatabaseConfigError
+from django_appdb.testguard import colliding_test_databases
 
 
 @pytest.fixture
@@ -317,22 +318,35 @@ class TestSilentlyAcceptedBefore:
 
 
 class TestTestDatabaseNames:
-    @pytest.mark.parametrize("spelling", ["{path}", "{tmp}/./real.sqlite3"])
-    def test_a_test_name_that_is_the_real_sqlite_file_is_refused(self, make_app, databases, tmp_path, spelling):
+    @pytest.mark.parametrize("spelling", ["{path}", "{tmp}/./real.sqlite3", "{tmp}/link.sqlite3"])
+    def test_a_test_name_that_is_the_real_sqlite_file_is_found(self, make_app, databases, tmp_path, spelling):
         path = tmp_path / "real.sqlite3"
+        (tmp_path / "link.sqlite3").symlink_to(path)
         test_name = spelling.format(path=path, tmp=tmp_path)
         app = make_app("a", f'DATABASE_URL = "sqlite:///{path}"\nDATABASE_TEST = {{"NAME": {test_name!r}}}\n')
-        with pytest.raises(AppDatabaseConfigError, match=r"DATABASE_TEST\['NAME'\].*is the app's database itself"):
-            plan([app], databases, environ={})
+        # Planned (django_appdb.E007 and the test set-up refuse it), not raised at start-up.
+        new = plan([app], databases, environ={}).new_databases
+        assert colliding_test_databases({**databases, **new}) == [("a", test_name, "a")]
 
-    def test_a_test_name_that_is_the_real_server_database_is_refused_whatever_the_source(self, make_app, databases):
+    def test_a_test_name_that_is_another_alias_real_database_is_found(self, make_app, databases, tmp_path):
+        other = make_app("b", f'DATABASE_URL = "sqlite:///{tmp_path}/b.sqlite3"\n')
+        app = make_app("a", f'DATABASE_URL = "sqlite:///{tmp_path}/a.sqlite3"\n'
+                            f'DATABASE_TEST = {{"NAME": "{tmp_path}/b.sqlite3"}}\n')
+        new = plan([app, other], databases, environ={}).new_databases
+        assert colliding_test_databases({**databases, **new}) == [("a", f"{tmp_path}/b.sqlite3", "b")]
+
+    def test_a_test_name_that_is_the_real_server_database_is_found_whatever_the_source(self, make_app, databases):
         app = make_app("a", 'DATABASE_TEST = {"NAME": "ledger"}\n')
-        with pytest.raises(AppDatabaseConfigError) as info:
-            plan([app], databases, environ={"A_DATABASE_URL": "postgres://u:pw@h/ledger"})
-        assert "A_DATABASE_URL" in str(info.value) and ":pw@" not in str(info.value)
+        new = plan([app], databases, environ={"A_DATABASE_URL": "postgres://u:pw@h/ledger"}).new_databases
+        assert colliding_test_databases({**databases, **new}) == [("a", "ledger", "a")]
+        # Django's rule: test_<NAME> on servers, is never the database itself.
+        app = make_app("c", "")
+        new = plan([app], databases, environ={"C_DATABASE_URL": "postgres://u:pw@h/ledger"}).new_databases
+        assert colliding_test_databases({**databases, **new}) == []
 
     def test_a_test_name_of_its_own_is_fine(self, make_app, databases, tmp_path):
         app = make_app("a", f'DATABASE_URL = "sqlite:///{tmp_path}/real.sqlite3"\n'
                             f'DATABASE_TEST = {{"NAME": "{tmp_path}/test_real.sqlite3"}}\n')
-        test_settings = plan([app], databases, environ={}).new_databases["a"]["TEST"]
-        assert test_settings == {"NAME": f"{tmp_path}/test_real.sqlite3"}
+        new = plan([app], databases, environ={}).new_databases
+        assert new["a"]["TEST"] == {"NAME": f"{tmp_path}/test_real.sqlite3"}
+        assert colliding_test_databases({**databases, **new}) == []

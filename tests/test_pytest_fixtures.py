@@ -118,17 +118,24 @@ def test_the_session_fixture_needs_database_access(appdb_session):
 
 
 @pytest.mark.django_db
-def test_a_bare_mark_declares_the_default_database(appdb_session):
+def test_a_bare_mark_declares_every_app_database(appdb_session, request):
+    # Widened, as Django's default on its test cases (APPDB_WIDEN_TEST_DATABASES).
+    assert request.node.get_closest_marker("django_db").kwargs["databases"] == ["default", "inventory", "orders"]
     assert appdb_session("catalog").scalar(select(func.count()).select_from(table_for(Category))) == 0
+    assert count(appdb_session("inventory"), "inventory") == 0
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_an_explicit_declaration_is_never_widened(appdb_session):
+    appdb_session("catalog")
     only_default = r"may not use database alias 'inventory'; it declared \['default'\]"
     with pytest.raises(pytest.fail.Exception, match=only_default):
         appdb_session("inventory")
 
 
-def test_the_db_fixture_declares_the_default_database(db, appdb_session):
+def test_the_db_fixture_declares_every_app_database(db, appdb_session):
     appdb_session("default")
-    with pytest.raises(pytest.fail.Exception, match=r"may not use database alias 'orders'"):
-        appdb_session("orders")
+    assert count(appdb_session("orders"), "orders") == 0
 
 
 @transactional

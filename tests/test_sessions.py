@@ -306,26 +306,36 @@ def test_a_write_lands_only_in_its_apps_database():
 
 
 @pytest.mark.async_drivers
-def test_sessionmakers_are_cached_per_engine_and_follow_it():
+def test_sessionmakers_are_cached_and_bind_each_session_to_the_current_engine():
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     maker = get_sessionmaker("inventory")
     assert isinstance(maker, sessionmaker)
     assert get_sessionmaker("inventory") is maker
-    assert maker.kw["bind"] is get_engine("inventory")
     assert issubclass(maker.class_, Session)
+    with maker() as session:
+        assert session.bind is get_engine("inventory")
     close_all_engines()
-    assert get_sessionmaker("inventory") is not maker
+    assert get_sessionmaker("inventory") is maker
+    with maker() as session:
+        assert session.bind is get_engine("inventory")
+    with maker(bind=get_engine("orders")) as session:
+        assert session.bind is get_engine("orders")  # an explicit bind wins
+
+    # Made outside any event loop, one async factory serves every loop.
+    async_maker = get_async_sessionmaker("inventory")
+    assert isinstance(async_maker, async_sessionmaker)
+    assert issubclass(async_maker.class_, AsyncSession)
 
     async def main() -> tuple[Any, Any]:
-        async_maker = get_async_sessionmaker("inventory")
-        assert isinstance(async_maker, async_sessionmaker)
-        assert issubclass(async_maker.class_, AsyncSession)
         assert get_async_sessionmaker("inventory") is async_maker
-        return async_maker, get_async_engine("inventory")
+        session = async_maker()
+        await session.close()
+        return session.bind, get_async_engine("inventory")
 
-    async_maker, engine = asyncio.run(main())
-    assert async_maker.kw["bind"] is engine
+    for _ in range(2):
+        bound, engine = asyncio.run(main())
+        assert bound is engine
 
 
 def test_an_unknown_label_fails_before_any_session_opens():
