@@ -40,6 +40,7 @@ LOWEST = (
     "psycopg[binary]==3.1.8",
     "aiosqlite==0.19.0",
     "greenlet==3.0.0",
+    "wrapt==1.14.0",
 )
 
 # Deselects what a base install cannot run: pytest's -m expression, matching the markers in setup.cfg.
