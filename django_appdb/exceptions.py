@@ -113,8 +113,9 @@ def _lazy_classes() -> dict[str, type[Exception]]:
         "NotATestDatabaseError": NotATestDatabaseError,
         "SetupRefusedError": SetupRefusedError,
     }
-    for klass in classes.values():
+    for name, klass in classes.items():
         klass.__module__ = __name__
+        klass.__qualname__ = name
     return classes
 
 

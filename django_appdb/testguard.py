@@ -25,7 +25,8 @@ alike. While it is:
   first test database is created, a test database name that is a real
   database is refused, and django-appdb's system checks run (Django's runner
   runs them only after migrating the test databases, pytest-django never); a
-  set-up that fails drops the test databases it created.
+  set-up that fails drops the test databases it created, and a test
+  database is never destroyed when its name is a real database's.
 """
 
 from __future__ import annotations
@@ -337,6 +338,30 @@ def _guarded_create_test_db(original: Callable[..., Any]) -> Callable[..., Any]:
 _installed = False
 
 
+def _guarded_destroy_test_db(original: Callable[..., Any]) -> Callable[..., Any]:
+    def destroy_test_db(self: BaseDatabaseCreation, old_database_name: Any = None, verbosity: int = 1,
+                        keepdb: bool = False, suffix: str | None = None) -> Any:
+        settings_dict = self.connection.settings_dict
+        name = settings_dict["NAME"] if suffix is None else self.get_test_db_clone_settings(suffix)["NAME"]
+        real = real_aliases({**settings_dict, "NAME": name})
+        if real is not None and not keepdb:
+            # Torn down twice, the alias is back on its real NAME: Django
+            # would delete the real SQLite file or drop the real database.
+            from .exceptions import SetupRefusedError
+
+            raise SetupRefusedError(
+                f"django_appdb: refusing to destroy {str(name)!r} as the test database of alias "
+                f"{self.connection.alias!r}: it is the real database of alias {real!r} (were the test databases "
+                "torn down twice?). Nothing was dropped."
+            )
+        return original(self, old_database_name, verbosity, keepdb, suffix)
+
+    destroy_test_db.__wrapped__ = original  # type: ignore[attr-defined]
+    destroy_test_db.__doc__ = original.__doc__
+    destroy_test_db.django_appdb_guard = True  # type: ignore[attr-defined]
+    return destroy_test_db
+
+
 def install() -> None:
     """Install the guards: idempotent, opens nothing, imports no test machinery."""
     global _installed
@@ -346,9 +371,12 @@ def install() -> None:
     import wrapt
 
     connection_created.connect(_on_connection_created, dispatch_uid="django_appdb.testguard")
-    current = BaseDatabaseCreation.create_test_db
-    if not getattr(current, "django_appdb_guard", False):
-        BaseDatabaseCreation.create_test_db = _guarded_create_test_db(current)  # type: ignore[method-assign]
+    create = BaseDatabaseCreation.create_test_db
+    if not getattr(create, "django_appdb_guard", False):
+        BaseDatabaseCreation.create_test_db = _guarded_create_test_db(create)  # type: ignore[method-assign]
+    destroy = BaseDatabaseCreation.destroy_test_db
+    if not getattr(destroy, "django_appdb_guard", False):
+        BaseDatabaseCreation.destroy_test_db = _guarded_destroy_test_db(destroy)  # type: ignore[method-assign]
     # django.test costs a tenth of a second to import: widen its default
     # only once a test runner has imported it.
     wrapt.register_post_import_hook(_widen_test_cases, "django.test.testcases")

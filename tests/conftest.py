@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -183,3 +184,36 @@ def pg_tables(url: str) -> set[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
     return {row[0] for row in rows}
+
+
+@pytest.fixture
+def unblocked(django_db_blocker: Any) -> Iterator[None]:
+    """Allow database access in a test of scratch aliases on temporary files, which no test runner sets up."""
+    with django_db_blocker.unblock():
+        yield
+
+
+@pytest.fixture
+def add_alias() -> Iterator[Callable[..., str]]:
+    """Return a factory adding a database alias to ``connections`` for one test."""
+    from django.conf import settings
+    from django.db import connections
+
+    added: list[str] = []
+
+    def factory(alias: str, **settings_dict: Any) -> str:
+        both = {id(connections.settings): connections.settings, id(settings.DATABASES): settings.DATABASES}
+        for databases in both.values():
+            databases[alias] = dict(settings_dict)
+            # Fill in Django's defaults (TEST, OPTIONS, ...) in place.
+            connections.configure_settings(databases)
+        added.append(alias)
+        return alias
+
+    yield factory
+    for alias in added:
+        if hasattr(connections._connections, alias):
+            connections[alias].close()
+            del connections[alias]
+        connections.settings.pop(alias, None)
+        settings.DATABASES.pop(alias, None)

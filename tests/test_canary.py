@@ -1,6 +1,6 @@
 """The real-database canary: the test project's suite, under every runner, leaves the real databases untouched.
 
-Real databases for ``default``, ``inventory`` and ``orders`` are created
+Real databases for ``default``, ``inventory``, ``orders`` and ``notes`` are created
 (SQLite files, or PostgreSQL databases named after APPDB_TEST_POSTGRES_URL's),
 migrated with ``appdb_migrate``, and given a canary row each, written directly
 with sqlite3 or psycopg. A child process first proves that, outside tests, the
@@ -10,11 +10,20 @@ sessions, repositories, the session on Django's connection and the pytest
 fixtures -- runs against them with ``manage.py test`` and pytest, serially and
 in parallel. Afterwards every table of every real database must hold exactly
 the rows it held before: the canary, the migration records, nothing else.
+
+The suite holds every way a test could reach a real database: the notes app's
+tests, written like a third-party app's, declare no databases; the orders
+app's isolation tests write through an engine and a session factory made at
+import time, and through SQLAlchemy to aliases their test did not declare.
+Runs of only the tests that declare no database (so that no test database is
+set up at all), and runs whose ``default`` test database is named after the
+real one, must leave the real databases untouched as well.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -35,7 +44,12 @@ from tests.conftest import POSTGRES_URL, ROOT, child_env, postgres_databases, ru
 pytestmark = pytest.mark.subprocess
 
 TESTPROJECT = ROOT / "testproject"
-ENV_VARS = {"default": "DATABASE_URL", "inventory": "INVENTORY_DATABASE_URL", "orders": "ORDERS_DATABASE_URL"}
+ENV_VARS = {
+    "default": "DATABASE_URL",
+    "inventory": "INVENTORY_DATABASE_URL",
+    "orders": "ORDERS_DATABASE_URL",
+    "notes": "NOTES_DATABASE_URL",
+}
 CANARY_PLACED_AT = datetime(2001, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
 # One row per real database: (table, columns and values).
 CANARIES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -46,6 +60,7 @@ CANARIES: dict[str, tuple[str, dict[str, Any]]] = {
         {"number": "CANARY", "customer_email": "canary@example.com", "placed_at": CANARY_PLACED_AT,
          "paid": True, "total": Decimal("99.99")},
     ),
+    "notes": ("notes_notebook", {"title": "CANARY notes"}),
 }
 # The test project's tests that write through SQLAlchemy, and who runs them.
 SQLALCHEMY_TESTS = {
@@ -57,6 +72,19 @@ SQLALCHEMY_TESTS = {
     "test_sqlalchemy_shares_the_transaction_django_rolls_back": "pytest",
     "test_sessions_on_the_app_engines": "pytest",
     "test_an_async_session_on_the_app_engine": "pytest",
+    "test_the_import_time_factory_first_then_a_fresh_look_up": "both",
+    "test_a_fresh_look_up_first_then_the_import_time_factory": "both",
+    "test_an_engine_kept_from_import_time_is_refused": "both",
+    "test_sqlalchemy_is_refused_an_undeclared_alias_as_the_orm_is": "both",
+    "test_sqlalchemy_is_refused_every_alias": "both",
+    "test_an_unmarked_test_is_refused_every_alias": "pytest",
+    "test_a_mark_without_the_alias_is_refused_it": "pytest",
+}
+# The tests that declare no database, run alone: no test database is set up.
+NO_DATABASE_RUNS = {
+    "manage.py test": ["manage.py", "test", "--noinput", "-v", "2", "orders.test_isolation.NoDatabaseTests"],
+    "pytest": ["-m", "pytest", "-v", "orders/isolation_test.py::test_an_unmarked_test_is_refused_every_alias",
+               "orders/test_isolation.py::NoDatabaseTests"],
 }
 RUNNERS = {
     "manage.py test": ["manage.py", "test", "--noinput", "-v", "2"],
@@ -141,8 +169,9 @@ SEEN_OUTSIDE_TESTS = """
     from inventory.models import Warehouse
     from orders.models import Order
     seen = {}
+    from notes.models import Notebook
     for label, model, field in [("catalog", Category, "name"), ("inventory", Warehouse, "code"),
-                                ("orders", Order, "number")]:
+                                ("orders", Order, "number"), ("notes", Notebook, "title")]:
         with get_sync_app_session(label) as session:
             through_sqlalchemy = sorted(session.scalars(select(table_for(model).c[field])))
         seen[label] = [sorted(model.objects.values_list(field, flat=True)), through_sqlalchemy]
@@ -172,6 +201,7 @@ def real_databases(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         # Outside tests the ORM and SQLAlchemy reach exactly these databases.
         assert json.loads(seen.stdout) == {
             "catalog": [["CANARY default"]] * 2, "inventory": [["CANARY"]] * 2, "orders": [["CANARY"]] * 2,
+            "notes": [["CANARY notes"]] * 2,
         }
         assert databases.snapshot() == databases.before
         yield databases
@@ -181,12 +211,20 @@ def project_env(databases: RealDatabases) -> dict[str, str]:
     return {**databases.env, "DJANGO_SETTINGS_MODULE": "testproject.settings"}
 
 
-def run_suite(runner: str, databases: RealDatabases) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, *RUNNERS[runner]]
+def run_suite(arguments: list[str], databases: RealDatabases, **env: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, *arguments]
     if command[1] == "manage.py":
         command[1] = str(TESTPROJECT / "manage.py")
-    return subprocess.run(command, cwd=TESTPROJECT, env=child_env(**project_env(databases)),
+    return subprocess.run(command, cwd=TESTPROJECT, env=child_env(**{**project_env(databases), **env}),
                           capture_output=True, text=True, timeout=600)
+
+
+def assert_untouched(databases: RealDatabases) -> None:
+    after = databases.snapshot()
+    for alias, (table, _) in CANARIES.items():
+        assert len(after[alias][table]) == 1, (alias, after[alias][table])
+    assert after == databases.before
+    assert databases.leftover_test_databases() == []
 
 
 def passed_sqlalchemy_tests(runner: str, output: str) -> set[str]:
@@ -202,16 +240,46 @@ def passed_sqlalchemy_tests(runner: str, output: str) -> set[str]:
 @pytest.mark.async_drivers
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_the_suite_passes_and_leaves_the_real_databases_untouched(real_databases, runner):
-    result = run_suite(runner, real_databases)
+    result = run_suite(RUNNERS[runner], real_databases)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     expected = {name for name, who in SQLALCHEMY_TESTS.items() if who == "both" or runner.startswith("pytest")}
     assert passed_sqlalchemy_tests(runner, output) == expected, output
-    after = real_databases.snapshot()
-    for alias, (table, _) in CANARIES.items():
-        assert len(after[alias][table]) == 1, (alias, after[alias][table])
-    assert after == real_databases.before
-    assert real_databases.leftover_test_databases() == []
+    # The notes app's own tests, which declare no databases, ran and passed.
+    assert output.count("notes") >= 10, output
+    assert_untouched(real_databases)
+
+
+@pytest.mark.parametrize("runner", NO_DATABASE_RUNS)
+def test_tests_without_databases_set_nothing_up_and_reach_nothing(real_databases, runner):
+    result = run_suite(NO_DATABASE_RUNS[runner], real_databases)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Creating test database" not in output and "test_sqlalchemy_is_refused_every_alias" in output, output
+    assert_untouched(real_databases)
+
+
+# A settings module whose default test database is the real default database.
+TEST_NAME_IS_REAL = """
+from testproject.settings import *  # noqa: F403
+DATABASES["default"]["TEST"] = {"NAME": DATABASES["default"]["NAME"]}  # noqa: F405
+"""
+
+
+@pytest.mark.parametrize("runner", ["manage.py test", "pytest"])
+def test_a_test_database_named_after_the_real_one_is_refused_before_anything_is_dropped(
+    real_databases, runner, tmp_path
+):
+    (tmp_path / "real_test_name.py").write_text(TEST_NAME_IS_REAL)
+    arguments = RUNNERS[runner] + (["--ds", "real_test_name"] if runner == "pytest" else [])
+    env = {"DJANGO_SETTINGS_MODULE": "real_test_name",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), str(TESTPROJECT)])}
+    result = run_suite(arguments, real_databases, **env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "django_appdb: refusing to set up the test database" in output, output
+    assert "(django_appdb.E007)" in output
+    assert_untouched(real_databases)
 
 
 def test_the_snapshot_sees_a_single_changed_row(tmp_path):

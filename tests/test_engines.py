@@ -12,14 +12,13 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import django
 import pytest
 from django.apps import apps
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
 from django.test import override_settings
@@ -49,36 +48,6 @@ def _fresh_engines() -> Iterator[None]:
     close_all_engines()
     yield
     close_all_engines()
-
-
-@pytest.fixture
-def unblocked(django_db_blocker: Any) -> Iterator[None]:
-    """Allow database access in a test of scratch aliases on temporary files, which no test runner sets up."""
-    with django_db_blocker.unblock():
-        yield
-
-
-@pytest.fixture
-def add_alias() -> Iterator[Callable[..., str]]:
-    """Return a factory adding a database alias to ``connections`` for one test."""
-    added: list[str] = []
-
-    def factory(alias: str, **settings_dict: Any) -> str:
-        both = {id(connections.settings): connections.settings, id(settings.DATABASES): settings.DATABASES}
-        for databases in both.values():
-            databases[alias] = dict(settings_dict)
-            # Fill in Django's defaults (TEST, OPTIONS, ...) in place.
-            connections.configure_settings(databases)
-        added.append(alias)
-        return alias
-
-    yield factory
-    for alias in added:
-        if hasattr(connections._connections, alias):
-            connections[alias].close()
-            del connections[alias]
-        connections.settings.pop(alias, None)
-        settings.DATABASES.pop(alias, None)
 
 
 def backend_id(conn: Any) -> Any:

@@ -5,6 +5,8 @@ Where each app's data lives:
 * ``inventory`` declares its own SQLite file in ``inventory/database.py``;
 * ``orders`` is routed by the ``ORDERS_DATABASE_URL`` environment variable
   (on ``default`` when it is unset);
+* ``notes``, written like a third-party app, is moved by ``NOTES_DATABASE_URL``
+  (on ``default`` when it is unset);
 * ``catalog`` and the contrib apps stay on ``default``: ``DATABASE_URL`` or,
   when that is unset, ``default.sqlite3`` beside this project.
 """
@@ -30,6 +32,7 @@ INSTALLED_APPS = [
     "catalog",
     "inventory",
     "orders",
+    "notes",
 ]
 
 MIDDLEWARE = [
