@@ -126,7 +126,7 @@ def _how_to_declare(alias: str) -> str:
 def forbidden_reason(alias: str) -> str | None:
     """Return why the running test may not use ``alias``, as Django or pytest-django refuse the ORM; None if it may."""
     testcases = sys.modules.get("django.test.testcases")
-    if testcases is not None:
+    if testcases is not None and alias in connections.settings:
         # Django's test cases replace connect() of every alias a test did
         # not declare, on the test thread's connection.
         failure = getattr(connections[alias], "connect", None)

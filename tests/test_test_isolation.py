@@ -279,3 +279,28 @@ def test_a_cross_database_relation_stops_the_run_before_any_test_database(runner
             names = [row[0] for row in conn.execute("SELECT datname FROM pg_database")]
         assert not [name for name in names if name.startswith("test_") and any(
             url.rsplit("/", 1)[1] in name for url in urls.values())], names
+
+
+@pytest.mark.subprocess
+@pytest.mark.postgres
+@pytest.mark.parametrize("runner", ["manage.py test", "pytest"])
+def test_keeping_the_test_databases_still_works(runner, postgres_url, tmp_path):
+    arguments = {
+        "manage.py test": ["manage.py", "test", "--noinput", "--keepdb", "notes"],
+        "pytest": ["-m", "pytest", "--reuse-db", "notes"],
+    }[runner]
+    with postgres_databases(postgres_url) as create:
+        env = {"NOTES_DATABASE_URL": create("notes"), "ORDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'o.sqlite3'}"}
+        first, output = run_tests(arguments, tmp_path, **env)
+        assert first == 0, output
+        second, output = run_tests(arguments, tmp_path, **env)
+        assert second == 0, output
+        if runner == "manage.py test":
+            assert "Using existing test database for alias 'notes'" in output, output
+        import psycopg
+
+        name = env["NOTES_DATABASE_URL"].rsplit("/", 1)[1]
+        with psycopg.connect(env["NOTES_DATABASE_URL"]) as conn:
+            kept = [row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname = %s",
+                                                   [f"test_{name}"])]
+        assert kept == [f"test_{name}"]  # kept, as asked; postgres_databases drops it
