@@ -226,13 +226,25 @@ APPDB_WIDEN_TEST_DATABASES = False
 
 
 def run_tests(arguments: list[str], tmp_path: Path, **env: str) -> tuple[int, str]:
+    """Run the test project's tests in a child, on databases of its own.
+
+    Every database is named here (files under ``tmp_path`` unless given):
+    inheriting this run's settings would give the child this run's test
+    database names, and its set-up would drop them from under this run.
+    """
     import subprocess
 
+    own = {
+        "DJANGO_SETTINGS_MODULE": "testproject.settings",
+        "APPDB_TEST_POSTGRES_URL": "",
+        **{f"{label.upper()}_DATABASE_URL" if label != "default" else "DATABASE_URL":
+           f"sqlite:///{tmp_path / f'{label}.sqlite3'}" for label in ("default", "orders", "notes")},
+    }
     command = [sys.executable, *arguments]
     if command[1] == "manage.py":
         command[1] = str(TESTPROJECT / "manage.py")
-    result = subprocess.run(command, cwd=TESTPROJECT, env=child_env(**env), capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(command, cwd=TESTPROJECT, env=child_env(**{**own, **env}), capture_output=True,
+                            text=True, timeout=600)
     return result.returncode, result.stdout + result.stderr
 
 
@@ -290,7 +302,7 @@ def test_keeping_the_test_databases_still_works(runner, postgres_url, tmp_path):
         "pytest": ["-m", "pytest", "--reuse-db", "notes"],
     }[runner]
     with postgres_databases(postgres_url) as create:
-        env = {"NOTES_DATABASE_URL": create("notes"), "ORDERS_DATABASE_URL": f"sqlite:///{tmp_path / 'o.sqlite3'}"}
+        env = {"NOTES_DATABASE_URL": create("notes")}
         first, output = run_tests(arguments, tmp_path, **env)
         assert first == 0, output
         second, output = run_tests(arguments, tmp_path, **env)
