@@ -92,7 +92,8 @@ def minimal(session: nox.Session) -> None:
     """Install with no extras (no greenlet, no async or PostgreSQL driver), run the demo and the sync tests."""
     session.install("-e", ".")
     session.run(
-        "python", "-c",
+        "python",
+        "-c",
         "import importlib.util, sys; extra = [name for name in ('greenlet', 'aiosqlite', 'psycopg') "
         "if importlib.util.find_spec(name)]; sys.exit(f'installed without an extra: {extra}' if extra else 0)",
     )
@@ -101,7 +102,11 @@ def minimal(session: nox.Session) -> None:
         (tmp / f"{name}.sqlite3").unlink(missing_ok=True)
     with session.chdir(ROOT / "testproject"):
         session.run(
-            "python", "-W", "error", "manage.py", "demo",
+            "python",
+            "-W",
+            "error",
+            "manage.py",
+            "demo",
             env={
                 "DATABASE_URL": f"sqlite:///{tmp / 'default.sqlite3'}",
                 "INVENTORY_DATABASE_URL": f"sqlite:///{tmp / 'inventory.sqlite3'}",
@@ -115,6 +120,9 @@ def minimal(session: nox.Session) -> None:
 
 @nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1])
 def lint(session: nox.Session) -> None:
-    """Run ruff on the package, the tests and the tools."""
+    """Run ruff's linter and its formatter's check on the package, the tests and the tools."""
     session.install("ruff")
-    session.run("ruff", "check", "django_appdb", "tests", "testproject", "reliability", "bench", "noxfile.py")
+    paths = ("django_appdb", "tests", "testproject", "reliability", "bench", "noxfile.py")
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+

@@ -88,7 +88,9 @@ def projects(ctx: Context, backend: str) -> tuple[Project, Project]:
             apps=[App(LABEL, MODELS, database_py=f"DATABASE_URL = 'sqlite:///{base / 'ours' / 'orm_app.sqlite3'}'\n")],
         )
         plain = Project(
-            base / "plain", installed_apps=[LABEL], databases={"default": sqlite(base / "plain" / "default.sqlite3")},
+            base / "plain",
+            installed_apps=[LABEL],
+            databases={"default": sqlite(base / "plain" / "default.sqlite3")},
             apps=[app],
         )
     else:
@@ -101,7 +103,9 @@ def projects(ctx: Context, backend: str) -> tuple[Project, Project]:
             env={"ORM_APP_DATABASE_URL": urls["app"]},
         )
         plain = Project(
-            base / "plain", installed_apps=[LABEL], databases={"default": django_settings_for_url(urls["plain"])},
+            base / "plain",
+            installed_apps=[LABEL],
+            databases={"default": django_settings_for_url(urls["plain"])},
             apps=[app],
         )
     return ours.write(), plain.write()
@@ -113,13 +117,16 @@ def measure(ctx: Context, backend: str) -> dict[str, Any]:
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in OPERATIONS}
     where = {}
     for pair in range(ctx.budget.process_pairs):
-        with Worker(ours_project, f"orm-{backend}-ours-{pair}") as ours, \
-                Worker(plain_project, f"orm-{backend}-plain-{pair}") as plain:
+        with (
+            Worker(ours_project, f"orm-{backend}-ours-{pair}") as ours,
+            Worker(plain_project, f"orm-{backend}-plain-{pair}") as plain,
+        ):
             where["ours"] = ours.call("bench.orm:prepare", rows=ROWS)
             where["plain"] = plain.call("bench.orm:prepare", rows=ROWS)
             if where["ours"]["alias"] != LABEL or where["plain"]["alias"] != "default":
                 raise RuntimeError(f"{LABEL} is not where the benchmark expects it: {where}")
             for name in OPERATIONS:
+
                 def measure_ours(n: int, name: str = name) -> int:
                     return ours.call(f"bench.orm:time_{name}", n=n)
 
@@ -138,8 +145,15 @@ def run(ctx: Context) -> list[Row]:
         if backend == "postgresql" and ctx.postgres is None:
             for name in OPERATIONS:
                 rows.append(
-                    Row("2", f"ORM {name} on PostgreSQL", "not run", "-", "-", "<= 1.02x",
-                        "n/a: no PostgreSQL URL (--postgres-url)")
+                    Row(
+                        "2",
+                        f"ORM {name} on PostgreSQL",
+                        "not run",
+                        "-",
+                        "-",
+                        "<= 1.02x",
+                        "n/a: no PostgreSQL URL (--postgres-url)",
+                    )
                 )
             continue
         ctx.log(f"2: ORM round trip on {backend}")
@@ -147,7 +161,8 @@ def run(ctx: Context) -> list[Row]:
         for name in OPERATIONS:
             what = {"get": "Model.objects.get(pk=...)", "create": "Model.objects.create(...)"}[name]
             rows.append(
-                time_row("2", f"ORM {what} on {backend}", summarise(result["samples"][name]),
-                         "single-database project", 1.02)
+                time_row(
+                    "2", f"ORM {what} on {backend}", summarise(result["samples"][name]), "single-database project", 1.02
+                )
             )
     return rows

@@ -199,6 +199,7 @@ def _pair_rounds(
             ours.call("bench.router:install", variant="ours")
             base.call("bench.router:install", variant=baseline)
             for name in decisions:
+
                 def measure_ours(n: int, name: str = name) -> int:
                     return ours.call("bench.router:time_decisions", decision=name, n=n)
 

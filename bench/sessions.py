@@ -197,14 +197,30 @@ def project(ctx: Context) -> tuple[Project, dict[str, str]]:
 
 
 ROWS = {
-    "get_engine": ("get_engine(label), engine already built", "function returning a held engine from a dict",
-                   LOOKUP_GOAL, "/call"),
-    "get_sessionmaker": ("get_sessionmaker(label), already built", "function returning a held sessionmaker from a dict",
-                         LOOKUP_GOAL, "/call"),
-    "async_session": ("async with get_app_session(label): execute, commit, close",
-                      "bare async_sessionmaker(engine)", GOAL, "/session"),
-    "sync_session": ("with get_sync_app_session(label): execute, commit, close",
-                     "bare sessionmaker(engine)", GOAL, "/session"),
+    "get_engine": (
+        "get_engine(label), engine already built",
+        "function returning a held engine from a dict",
+        LOOKUP_GOAL,
+        "/call",
+    ),
+    "get_sessionmaker": (
+        "get_sessionmaker(label), already built",
+        "function returning a held sessionmaker from a dict",
+        LOOKUP_GOAL,
+        "/call",
+    ),
+    "async_session": (
+        "async with get_app_session(label): execute, commit, close",
+        "bare async_sessionmaker(engine)",
+        GOAL,
+        "/session",
+    ),
+    "sync_session": (
+        "with get_sync_app_session(label): execute, commit, close",
+        "bare sessionmaker(engine)",
+        GOAL,
+        "/session",
+    ),
 }
 
 
@@ -215,8 +231,11 @@ def run(ctx: Context) -> list[Row]:
     with Worker(proj, "sessions") as worker:
         reason = worker.call("bench.sessions:available")
         if reason:
-            return [unavailable("3", f"{what} ({backend})", reason, "report" if goal is None else f"<= {goal:.2f}x")
-                    for backend in labels.values() for what, _, goal, _ in ROWS.values()]
+            return [
+                unavailable("3", f"{what} ({backend})", reason, "report" if goal is None else f"<= {goal:.2f}x")
+                for backend in labels.values()
+                for what, _, goal, _ in ROWS.values()
+            ]
         rows = []
         for label, backend in labels.items():
             results = worker.call(

@@ -163,9 +163,7 @@ def run(ctx: Context) -> list[Row]:
         ratio = statistics.median(ratios)
         low, high = spread(ratios)
         extra = ours_ms - plain_ms
-        cpu_ratio = statistics.median(
-            a / b for a, b in zip(result["cpu"]["ours"], result["cpu"]["plain"], strict=True)
-        )
+        cpu_ratio = statistics.median(a / b for a, b in zip(result["cpu"]["ours"], result["cpu"]["plain"], strict=True))
         rows.append(
             Row(
                 "4",

@@ -62,8 +62,13 @@ class Comparison:
     def from_dict(cls, data: dict[str, float]) -> Comparison:
         """Rebuild a comparison sent back by a worker process."""
         return cls(
-            float(data["ours_ns"]), float(data["baseline_ns"]), float(data["ratio"]),
-            float(data["ratio_low"]), float(data["ratio_high"]), int(data["rounds"]), int(data["n"]),
+            float(data["ours_ns"]),
+            float(data["baseline_ns"]),
+            float(data["ratio"]),
+            float(data["ratio_low"]),
+            float(data["ratio_high"]),
+            int(data["rounds"]),
+            int(data["n"]),
         )
 
 

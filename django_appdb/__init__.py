@@ -7,52 +7,29 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AppDatabase",
-    "AppDatabaseConfigError",
-    "AppDatabaseRouter",
-    "AppRepository",
-    "AsyncAppRepository",
-    "CrossDatabaseError",
-    "EngineDoesNotExist",
-    "UnsupportedFieldError",
-    "aclose_all_engines",
-    "app_databases",
-    "close_all_engines",
-    "discover_all_app_databases",
-    "discover_app_database",
-    "get_app_database",
-    "get_app_session",
-    "get_async_engine",
-    "get_async_sessionmaker",
-    "get_engine",
-    "get_session",
-    "get_sessionmaker",
-    "get_sync_app_session",
-    "get_sync_session",
-    "mask_url",
-    "metadata_for",
-    "register_field_type",
-    "table_for",
-]
-
-# Imported on first use so that listing django_appdb in INSTALLED_APPS costs
-# nothing before Django has configured its settings.
+# The public API, written down once: each name and the module it lives in.
+# ``__all__`` and the lazy loader below derive from it; the imports under
+# TYPE_CHECKING, which type checkers need, are checked against it by
+# tests/test_public_api.py. Imported on first use, so that listing
+# django_appdb in INSTALLED_APPS costs nothing before Django has configured
+# its settings.
 _EXPORTS = {
+    # Discovery and the merged configuration
     "AppDatabase": "databases",
-    "AppDatabaseConfigError": "exceptions",
-    "AppDatabaseRouter": "routers",
-    "EngineDoesNotExist": "engines",
-    "aclose_all_engines": "engines",
-    "AppRepository": "repositories",
-    "AsyncAppRepository": "repositories",
-    "CrossDatabaseError": "exceptions",
-    "UnsupportedFieldError": "exceptions",
     "app_databases": "databases",
     "discover_all_app_databases": "discovery",
     "discover_app_database": "discovery",
-    "close_all_engines": "engines",
     "get_app_database": "databases",
+    "mask_url": "dburls",
+    "AppDatabaseRouter": "routers",
+    # Exceptions
+    "AppDatabaseConfigError": "exceptions",
+    "CrossDatabaseError": "exceptions",
+    "EngineDoesNotExist": "engines",
+    "UnsupportedFieldError": "exceptions",
+    # SQLAlchemy engines and sessions
+    "aclose_all_engines": "engines",
+    "close_all_engines": "engines",
     "get_app_session": "sessions",
     "get_async_engine": "engines",
     "get_async_sessionmaker": "sessions",
@@ -61,36 +38,51 @@ _EXPORTS = {
     "get_sessionmaker": "sessions",
     "get_sync_app_session": "sessions",
     "get_sync_session": "sessions",
-    "mask_url": "dburls",
+    # SQLAlchemy tables and repositories
+    "AppRepository": "repositories",
+    "AsyncAppRepository": "repositories",
     "metadata_for": "tables",
     "register_field_type": "fieldtypes",
     "table_for": "tables",
 }
 
+__all__ = sorted(_EXPORTS)
+
 if TYPE_CHECKING:
-    from .databases import AppDatabase, app_databases, get_app_database
-    from .dburls import mask_url
-    from .discovery import discover_all_app_databases, discover_app_database
+    from .databases import (
+        AppDatabase as AppDatabase,
+        app_databases as app_databases,
+        get_app_database as get_app_database,
+    )
+    from .dburls import mask_url as mask_url
+    from .discovery import (
+        discover_all_app_databases as discover_all_app_databases,
+        discover_app_database as discover_app_database,
+    )
     from .engines import (
-        EngineDoesNotExist,
-        aclose_all_engines,
-        close_all_engines,
-        get_async_engine,
-        get_engine,
+        EngineDoesNotExist as EngineDoesNotExist,
+        aclose_all_engines as aclose_all_engines,
+        close_all_engines as close_all_engines,
+        get_async_engine as get_async_engine,
+        get_engine as get_engine,
     )
-    from .exceptions import AppDatabaseConfigError, CrossDatabaseError, UnsupportedFieldError
-    from .fieldtypes import register_field_type
-    from .repositories import AppRepository, AsyncAppRepository
-    from .routers import AppDatabaseRouter
+    from .exceptions import (
+        AppDatabaseConfigError as AppDatabaseConfigError,
+        CrossDatabaseError as CrossDatabaseError,
+        UnsupportedFieldError as UnsupportedFieldError,
+    )
+    from .fieldtypes import register_field_type as register_field_type
+    from .repositories import AppRepository as AppRepository, AsyncAppRepository as AsyncAppRepository
+    from .routers import AppDatabaseRouter as AppDatabaseRouter
     from .sessions import (
-        get_app_session,
-        get_async_sessionmaker,
-        get_session,
-        get_sessionmaker,
-        get_sync_app_session,
-        get_sync_session,
+        get_app_session as get_app_session,
+        get_async_sessionmaker as get_async_sessionmaker,
+        get_session as get_session,
+        get_sessionmaker as get_sessionmaker,
+        get_sync_app_session as get_sync_app_session,
+        get_sync_session as get_sync_session,
     )
-    from .tables import metadata_for, table_for
+    from .tables import metadata_for as metadata_for, table_for as table_for
 
 
 def __getattr__(name: str) -> Any:

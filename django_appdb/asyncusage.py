@@ -136,7 +136,9 @@ def _view_aliases(view: Any, module: ModuleType) -> set[str]:
     elif hasattr(target, "__code__"):
         codes = [target.__code__]
     aliases = {
-        alias for code in codes for constant in _string_constants(code)
+        alias
+        for code in codes
+        for constant in _string_constants(code)
         if (alias := _alias_of_label(constant)) is not None
     }
     if aliases:

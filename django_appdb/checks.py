@@ -41,14 +41,12 @@ from types import ModuleType
 from typing import Any
 
 from django.apps import AppConfig, apps
-from django.core.checks import CheckMessage, Error, Tags, register
-from django.core.checks import Warning as CheckWarning
+from django.core.checks import CheckMessage, Error, Tags, Warning as CheckWarning, register
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Field, Model
 from django.db.utils import load_backend
 
-from .conf import BOOLEAN_SETTINGS, DEFAULTS, conf
-from .conf import raw as raw_setting
+from .conf import BOOLEAN_SETTINGS, DEFAULTS, conf, raw as raw_setting
 from .databases import AppDatabase, alias_for, app_databases, plan, state
 from .dburls import identity, mask_url, parse_url, settings_to_url
 from .discovery import ENV_SUFFIX, declare, env_var_name
@@ -98,17 +96,20 @@ def check_configuration(app_configs: Sequence[AppConfig] | None = None, **kwargs
     try:
         plan(apps.get_app_configs(), databases)
     except AppDatabaseConfigError as exc:
-        messages.append(Error(f"app '{exc.app_label}' ({exc.source}): {exc.problem}",
-                              hint=exc.fix or None, id="django_appdb.E001"))
+        messages.append(
+            Error(f"app '{exc.app_label}' ({exc.source}): {exc.problem}", hint=exc.fix or None, id="django_appdb.E001")
+        )
     current = conf.DATABASES
     for alias, labels in databases_by_alias().items():
         if alias not in current:
-            messages.append(Error(
-                f"apps {_quoted(labels)} are routed to database alias {alias!r}, which is no longer in "
-                "settings.DATABASES.",
-                hint="Do not remove or replace DATABASES entries after start-up.",
-                id="django_appdb.E001",
-            ))
+            messages.append(
+                Error(
+                    f"apps {_quoted(labels)} are routed to database alias {alias!r}, which is no longer in "
+                    "settings.DATABASES.",
+                    hint="Do not remove or replace DATABASES entries after start-up.",
+                    id="django_appdb.E001",
+                )
+            )
     return messages
 
 
@@ -133,13 +134,16 @@ def check_backends(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
             load_backend(engine)
         except Exception as exc:
             kind = engine.rsplit(".", 1)[-1]
-            messages.append(Error(
-                f"database alias {alias!r} of apps {_quoted(labels)} uses ENGINE {engine!r}, which cannot be "
-                f"loaded: {describe_error(exc, current[alias])}",
-                hint=f"Install its driver: {_DRIVERS[kind]}." if kind in _DRIVERS
-                else "Install the backend's package, or fix the URL's scheme.",
-                id="django_appdb.E002",
-            ))
+            messages.append(
+                Error(
+                    f"database alias {alias!r} of apps {_quoted(labels)} uses ENGINE {engine!r}, which cannot be "
+                    f"loaded: {describe_error(exc, current[alias])}",
+                    hint=f"Install its driver: {_DRIVERS[kind]}."
+                    if kind in _DRIVERS
+                    else "Install the backend's package, or fix the URL's scheme.",
+                    id="django_appdb.E002",
+                )
+            )
     return messages
 
 
@@ -256,13 +260,13 @@ def _crossing_many_to_many(model: type[Model], field: Field, own: str) -> Iterat
     sides = {model: own, target: alias_for(target._meta.app_label), through: alias_for(through._meta.app_label)}
     if len(set(sides.values())) == 1:
         return
-    placed = ", ".join(f"{side._meta.label} is on {alias!r}" for side, alias in sides.items()
-                       if not side._meta.auto_created)
+    placed = ", ".join(
+        f"{side._meta.label} is on {alias!r}" for side, alias in sides.items() if not side._meta.auto_created
+    )
     table = f"its table {through._meta.db_table} is on {sides[through]!r}" if through._meta.auto_created else ""
     other = next(side for side, alias in sides.items() if alias != own)
     yield Error(
-        f"ManyToManyField to {target._meta.label} crosses databases: {placed}"
-        f"{', ' + table if table else ''}.",
+        f"ManyToManyField to {target._meta.label} crosses databases: {placed}{', ' + table if table else ''}.",
         hint=_colocate_hint(model._meta.app_label, other._meta.app_label),
         obj=field,
         id="django_appdb.E003",
@@ -335,12 +339,14 @@ def check_router(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
     routers = list(connection_router.routers)
     position = next((i for i, router in enumerate(routers) if isinstance(router, AppDatabaseRouter)), None)
     if position is None:
-        return [CheckWarning(
-            f"{ROUTER_PATH} is not installed: apps {_quoted(sorted(routes))} have a database of their own, "
-            "but their queries and migrations go where the other routers (or 'default') send them.",
-            hint=f"Remove APPDB_INSTALL_ROUTER = False, or add '{ROUTER_PATH}' to DATABASE_ROUTERS.",
-            id="django_appdb.W002",
-        )]
+        return [
+            CheckWarning(
+                f"{ROUTER_PATH} is not installed: apps {_quoted(sorted(routes))} have a database of their own, "
+                "but their queries and migrations go where the other routers (or 'default') send them.",
+                hint=f"Remove APPDB_INSTALL_ROUTER = False, or add '{ROUTER_PATH}' to DATABASE_ROUTERS.",
+                id="django_appdb.W002",
+            )
+        ]
     managed = sorted(state.managed)
     messages: list[CheckMessage] = []
     for router in routers[:position]:
@@ -349,13 +355,15 @@ def check_router(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) 
             if problem is None:
                 continue
             path = _router_path(router)
-            messages.append(CheckWarning(
-                f"router {path} answers before {ROUTER_PATH} and sends app '{label}' elsewhere: {problem}.",
-                hint=f"List '{ROUTER_PATH}' before {path} in DATABASE_ROUTERS, or make {path} return None "
-                f"for app '{label}'.",
-                obj=router,
-                id="django_appdb.W001",
-            ))
+            messages.append(
+                CheckWarning(
+                    f"router {path} answers before {ROUTER_PATH} and sends app '{label}' elsewhere: {problem}.",
+                    hint=f"List '{ROUTER_PATH}' before {path} in DATABASE_ROUTERS, or make {path} return None "
+                    f"for app '{label}'.",
+                    obj=router,
+                    id="django_appdb.W001",
+                )
+            )
     return messages
 
 
@@ -374,14 +382,17 @@ def check_shared_databases(app_configs: Sequence[AppConfig] | None = None, **kwa
         if first in mirrors or second in mirrors:
             continue
         flagged.add(second)
-        messages.append(CheckWarning(
-            f"database alias {second!r} (apps {_quoted(groups[second])}) reaches the same database as "
-            f"{first!r}: {mask_url(settings_to_url(current[second]))} and {mask_url(settings_to_url(current[first]))}.",
-            hint=f"Give apps {_quoted(groups[second])} exactly the URL of {first!r} (same host name, port and "
-            f"user) or DATABASE_ALIAS = {first!r}, so they share its alias; or a database of their own. Under "
-            "two aliases Django opens two connections, refuses relations between them and splits migrations.",
-            id="django_appdb.W003",
-        ))
+        messages.append(
+            CheckWarning(
+                f"database alias {second!r} (apps {_quoted(groups[second])}) reaches the same database as "
+                f"{first!r}: {mask_url(settings_to_url(current[second]))} and "
+                f"{mask_url(settings_to_url(current[first]))}.",
+                hint=f"Give apps {_quoted(groups[second])} exactly the URL of {first!r} (same host name, port and "
+                f"user) or DATABASE_ALIAS = {first!r}, so they share its alias; or a database of their own. Under "
+                "two aliases Django opens two connections, refuses relations between them and splits migrations.",
+                id="django_appdb.W003",
+            )
+        )
     return messages
 
 
@@ -423,13 +434,15 @@ def check_async_drivers(app_configs: Sequence[AppConfig] | None = None, **kwargs
             driver_for(vendor_of(alias), True, alias=alias, settings_dict=current[alias])
         except MissingDriverError as exc:
             shown = "; ".join(uses[:5]) + (f"; and {len(uses) - 5} more" if len(uses) > 5 else "")
-            messages.append(CheckWarning(
-                f"{shown} use{'s' if len(uses) == 1 else ''} database alias {alias!r} through SQLAlchemy's "
-                f"async side, which fails here: {exc.problem}",
-                hint=(f"Install it: pip install '{exc.install}'. " if exc.install else "")
-                + "Sync engines, sessions and repositories work without it.",
-                id="django_appdb.W004",
-            ))
+            messages.append(
+                CheckWarning(
+                    f"{shown} use{'s' if len(uses) == 1 else ''} database alias {alias!r} through SQLAlchemy's "
+                    f"async side, which fails here: {exc.problem}",
+                    hint=(f"Install it: pip install '{exc.install}'. " if exc.install else "")
+                    + "Sync engines, sessions and repositories work without it.",
+                    id="django_appdb.W004",
+                )
+            )
         except Exception:
             # An unsupported backend: the async side reports it when used.
             continue
@@ -443,29 +456,38 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     for name in BOOLEAN_SETTINGS:
         value = raw_setting(name)
         if not isinstance(value, bool):
-            messages.append(Error(
-                f"{name} must be True or False, got {value!r} ({type(value).__name__}).",
-                hint=f"Write {name} = {not DEFAULTS[name]} (not a string) to change it, or remove it.",
-                id="django_appdb.E004",
-            ))
+            messages.append(
+                Error(
+                    f"{name} must be True or False, got {value!r} ({type(value).__name__}).",
+                    hint=f"Write {name} = {not DEFAULTS[name]} (not a string) to change it, or remove it.",
+                    id="django_appdb.E004",
+                )
+            )
     options = raw_setting("APPDB_SQLALCHEMY_ENGINE_OPTIONS")
     if options is not None and not isinstance(options, dict):
-        messages.append(Error(
-            f"APPDB_SQLALCHEMY_ENGINE_OPTIONS must be a dict, got {type(options).__name__}.",
-            hint="Give the create_engine() keyword arguments as a dict, e.g. {'pool_size': 10}.",
-            id="django_appdb.E005",
-        ))
+        messages.append(
+            Error(
+                f"APPDB_SQLALCHEMY_ENGINE_OPTIONS must be a dict, got {type(options).__name__}.",
+                hint="Give the create_engine() keyword arguments as a dict, e.g. {'pool_size': 10}.",
+                id="django_appdb.E005",
+            )
+        )
     elif isinstance(options, dict):
         bad_keys = sorted(repr(key) for key in options if not isinstance(key, str))
         connect_args = options.get("connect_args", {})
         if bad_keys or not isinstance(connect_args, dict):
-            problem = (f"keys must be strings, got {', '.join(bad_keys)}" if bad_keys
-                       else f"'connect_args' must be a dict, got {type(connect_args).__name__}")
-            messages.append(Error(
-                f"APPDB_SQLALCHEMY_ENGINE_OPTIONS: {problem}.",
-                hint="Give create_engine() keyword arguments by name, and connect_args as a dict.",
-                id="django_appdb.E005",
-            ))
+            problem = (
+                f"keys must be strings, got {', '.join(bad_keys)}"
+                if bad_keys
+                else f"'connect_args' must be a dict, got {type(connect_args).__name__}"
+            )
+            messages.append(
+                Error(
+                    f"APPDB_SQLALCHEMY_ENGINE_OPTIONS: {problem}.",
+                    hint="Give create_engine() keyword arguments by name, and connect_args as a dict.",
+                    id="django_appdb.E005",
+                )
+            )
     return messages
 
 
@@ -483,21 +505,22 @@ def check_environment(app_configs: Sequence[AppConfig] | None = None, **kwargs: 
         label = name[: -len(ENV_SUFFIX)].lower()
         # Compare the labels alone: the common suffix would make every name look close.
         close = difflib.get_close_matches(label, sorted(labels), n=1)
-        messages.append(CheckWarning(
-            f"environment variable {name} is set, but no installed app has the label {label!r}, so it moves "
-            "nothing.",
-            hint=f"Did you mean {env_var_name(close[0])}?" if close else
-            f"App database variables are <APP_LABEL>{ENV_SUFFIX}; the installed labels are: "
-            f"{', '.join(sorted(labels))}.",
-            id="django_appdb.W005",
-        ))
+        messages.append(
+            CheckWarning(
+                f"environment variable {name} is set, but no installed app has the label {label!r}, so it moves "
+                "nothing.",
+                hint=f"Did you mean {env_var_name(close[0])}?"
+                if close
+                else f"App database variables are <APP_LABEL>{ENV_SUFFIX}; the installed labels are: "
+                f"{', '.join(sorted(labels))}.",
+                id="django_appdb.W005",
+            )
+        )
     return messages
 
 
 @register(TAG)
-def check_unused_module_settings(
-    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
-) -> list[CheckMessage]:
+def check_unused_module_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Report a ``database.py`` whose settings apply to no database of the app's own (W006)."""
     messages: list[CheckMessage] = []
     wanted = _app_labels(app_configs)
@@ -510,14 +533,16 @@ def check_unused_module_settings(
             continue  # E001 reports a broken database.py
         unused = sorted(key for key in declaration.options if key != "SQLALCHEMY_ENGINE_OPTIONS")
         if declaration.source_kind == "default" and unused and declaration.module_path:
-            messages.append(CheckWarning(
-                f"module {declaration.module_path} sets {', '.join(unused)}, but neither DATABASE_URL nor "
-                f"DATABASE_ALIAS, and {env_var_name(label)} is unset: app {label!r} is on the default database, "
-                "whose settings come from settings.DATABASES['default'], so these are ignored.",
-                hint="Add DATABASE_URL (or DATABASE_ALIAS) to give the app a database of its own, or set these in "
-                "DATABASES['default'].",
-                id="django_appdb.W006",
-            ))
+            messages.append(
+                CheckWarning(
+                    f"module {declaration.module_path} sets {', '.join(unused)}, but neither DATABASE_URL nor "
+                    f"DATABASE_ALIAS, and {env_var_name(label)} is unset: app {label!r} is on the default database, "
+                    "whose settings come from settings.DATABASES['default'], so these are ignored.",
+                    hint="Add DATABASE_URL (or DATABASE_ALIAS) to give the app a database of its own, or set these in "
+                    "DATABASES['default'].",
+                    id="django_appdb.W006",
+                )
+            )
     return messages
 
 
@@ -555,19 +580,24 @@ def check_recorded_migrations(
         for label in labels:
             if label not in recorded:
                 continue
-            own = sorted({
-                model._meta.db_table for model in apps.get_app_config(label).get_models()
-                if model._meta.managed and not model._meta.proxy
-            })
+            own = sorted(
+                {
+                    model._meta.db_table
+                    for model in apps.get_app_config(label).get_models()
+                    if model._meta.managed and not model._meta.proxy
+                }
+            )
             if own and not tables.intersection(own):
-                messages.append(Error(
-                    f"app {label!r}: database alias {alias!r} records its migrations as applied, but none of its "
-                    f"tables exist ({', '.join(own)}): migrate would create nothing. The app was probably moved "
-                    "onto a database whose django_migrations already listed it.",
-                    hint=f"Clear its records, then migrate it: python manage.py migrate {label} zero --fake "
-                    f"--database={alias}, then python manage.py appdb_migrate {label}.",
-                    id="django_appdb.E006",
-                ))
+                messages.append(
+                    Error(
+                        f"app {label!r}: database alias {alias!r} records its migrations as applied, but none of its "
+                        f"tables exist ({', '.join(own)}): migrate would create nothing. The app was probably moved "
+                        "onto a database whose django_migrations already listed it.",
+                        hint=f"Clear its records, then migrate it: python manage.py migrate {label} zero --fake "
+                        f"--database={alias}, then python manage.py appdb_migrate {label}.",
+                        id="django_appdb.E006",
+                    )
+                )
     return messages
 
 
@@ -581,11 +611,13 @@ def check_test_database_names(app_configs: Sequence[AppConfig] | None = None, **
         labels = sorted(label for label, record in app_databases().items() if record.alias == alias)
         whose = f" (apps: {', '.join(labels)})" if labels else ""
         itself = "its own real database" if real == alias else f"the real database of alias {real!r}"
-        messages.append(Error(
-            f"The test database {test_name!r} of database alias {alias!r}{whose} is {itself}: the test runner "
-            "would delete (SQLite) or drop (servers) it, with its data, when it creates the test database.",
-            hint="Give TEST['NAME'] (DATABASE_TEST in the app's database.py) a name of its own, or leave it out "
-            "(Django then uses test_<NAME>, or memory for SQLite). Test runs refuse to start meanwhile.",
-            id="django_appdb.E007",
-        ))
+        messages.append(
+            Error(
+                f"The test database {test_name!r} of database alias {alias!r}{whose} is {itself}: the test runner "
+                "would delete (SQLite) or drop (servers) it, with its data, when it creates the test database.",
+                hint="Give TEST['NAME'] (DATABASE_TEST in the app's database.py) a name of its own, or leave it out "
+                "(Django then uses test_<NAME>, or memory for SQLite). Test runs refuse to start meanwhile.",
+                id="django_appdb.E007",
+            )
+        )
     return messages

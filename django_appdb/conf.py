@@ -51,7 +51,8 @@ class Settings:
             return {}
         if not isinstance(value, dict):
             raise AppDatabaseConfigError(
-                "*", "settings.APPDB_SQLALCHEMY_ENGINE_OPTIONS",
+                "*",
+                "settings.APPDB_SQLALCHEMY_ENGINE_OPTIONS",
                 f"must be a dict of create_engine() keyword arguments, got {type(value).__name__}.",
             )
         return dict(value)

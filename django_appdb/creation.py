@@ -100,7 +100,10 @@ def _postgresql(alias: str, settings_dict: Mapping[str, Any], dry_run: bool, tim
     if len(name.encode()) > _POSTGRES_MAX_NAME_BYTES:
         return _Outcome("error", f"database name {name!r} is longer than PostgreSQL's 63 bytes")
     return _create_server_database(
-        alias, name, dry_run, timeout,
+        alias,
+        name,
+        dry_run,
+        timeout,
         "SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s",
         f"CREATE DATABASE {quote_identifier(name)}",
     )
@@ -111,7 +114,10 @@ def _mysql(alias: str, settings_dict: Mapping[str, Any], dry_run: bool, timeout:
     if not name:
         return _Outcome("error", "NAME is empty: there is no database name to create")
     return _create_server_database(
-        alias, name, dry_run, timeout,
+        alias,
+        name,
+        dry_run,
+        timeout,
         "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
         f"CREATE DATABASE IF NOT EXISTS {quote_identifier(name, '`')}",
     )
@@ -157,9 +163,7 @@ def create_databases(
         name = str(settings_dict.get("NAME") or "")
         creator = _CREATORS.get(vendor)
         if creator is None:
-            outcome = _Outcome(
-                "unsupported", f"creating {vendor} databases is not supported: create {name!r} by hand"
-            )
+            outcome = _Outcome("unsupported", f"creating {vendor} databases is not supported: create {name!r} by hand")
         else:
             try:
                 outcome = creator(alias, settings_dict, dry_run, timeout)

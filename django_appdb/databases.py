@@ -70,10 +70,7 @@ class AppDatabase:
         return str(self.settings.get("ENGINE", ""))
 
     def __repr__(self) -> str:
-        return (
-            f"<AppDatabase {self.label!r} alias={self.alias!r} source={self.source!r} "
-            f"url={self.masked_url!r}>"
-        )
+        return f"<AppDatabase {self.label!r} alias={self.alias!r} source={self.source!r} url={self.masked_url!r}>"
 
 
 @dataclass
@@ -160,9 +157,11 @@ def _settings_for(declaration: Declaration) -> dict[str, Any]:
             "named '~' in the working directory.",
             "Write the absolute path: sqlite:////home/me/db.sqlite3 (four slashes).",
         )
-    if not is_file_engine(engine) and not settings_dict.get("NAME") and not (
-        settings_dict.get("OPTIONS") or {}
-    ).get("service"):
+    if (
+        not is_file_engine(engine)
+        and not settings_dict.get("NAME")
+        and not (settings_dict.get("OPTIONS") or {}).get("service")
+    ):
         raise AppDatabaseConfigError(
             declaration.label,
             declaration.where,
@@ -253,11 +252,13 @@ class _Planner:
         existing = self.databases[alias]
         existing_options = existing.get("OPTIONS") or {}
         differing = [
-            f"OPTIONS[{key!r}]" for key, value in (settings_dict.get("OPTIONS") or {}).items()
+            f"OPTIONS[{key!r}]"
+            for key, value in (settings_dict.get("OPTIONS") or {}).items()
             if key not in existing_options or existing_options[key] != value
         ]
         differing += [
-            key for name, key in _DECLARED_KEYS.items()
+            key
+            for name, key in _DECLARED_KEYS.items()
             if name in declaration.options and existing.get(key) != settings_dict.get(key)
         ]
         if settings_dict.get("PASSWORD") and settings_dict.get("PASSWORD") != existing.get("PASSWORD"):
@@ -312,8 +313,7 @@ class _Planner:
             raise AppDatabaseConfigError(
                 declaration.label,
                 declaration.where,
-                f"DATABASE_ALIAS {alias!r} already names another database "
-                f"({mask_url(settings_to_url(existing))}).",
+                f"DATABASE_ALIAS {alias!r} already names another database ({mask_url(settings_to_url(existing))}).",
                 "Pick another alias, or point the URL at the same database.",
             )
         return alias
@@ -430,8 +430,13 @@ def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
     testguard.remember_real_databases(live)
     records = {
         label: AppDatabase(
-            record.label, record.alias, record.source, record.source_kind,
-            live[record.alias], record.declared_url, record.engine_options,
+            record.label,
+            record.alias,
+            record.source,
+            record.source_kind,
+            live[record.alias],
+            record.declared_url,
+            record.engine_options,
         )
         for label, record in result.records.items()
     }

@@ -147,8 +147,9 @@ def settings_secrets(settings_dict: Mapping[str, Any]) -> set[str]:
         found.add(str(settings_dict["PASSWORD"]))
     options = settings_dict.get("OPTIONS")
     if isinstance(options, Mapping):
-        found.update(str(value) for key, value in options.items() if is_secret_key(key) and isinstance(value, str)
-                     and value)
+        found.update(
+            str(value) for key, value in options.items() if is_secret_key(key) and isinstance(value, str) and value
+        )
     return found
 
 
@@ -191,9 +192,7 @@ def mask_settings(settings_dict: Mapping[str, Any]) -> dict[str, Any]:
         masked["PASSWORD"] = MASK
     options = masked.get("OPTIONS")
     if isinstance(options, Mapping):
-        masked["OPTIONS"] = {
-            key: (MASK if is_secret_key(key) and value else value) for key, value in options.items()
-        }
+        masked["OPTIONS"] = {key: (MASK if is_secret_key(key) and value else value) for key, value in options.items()}
     return masked
 
 
@@ -268,7 +267,7 @@ def sqlite_path(settings_dict: Mapping[str, Any]) -> Path | None:
     if not name or name == ":memory:" or "mode=memory" in name:
         return None
     if name.startswith("file:"):
-        name = name[len("file:"):].split("?", 1)[0]
+        name = name[len("file:") :].split("?", 1)[0]
     return Path(name).expanduser().resolve()
 
 

@@ -154,9 +154,7 @@ def _read_module(app_config: AppConfig, module: ModuleType) -> dict[str, Any]:
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
             wanted = " or ".join("None" if t is type(None) else t.__name__ for t in expected)
             shown = mask_url(value) if isinstance(value, str) else type(value).__name__
-            raise AppDatabaseConfigError(
-                app_config.label, where, f"{name} must be {wanted}, got {shown}."
-            )
+            raise AppDatabaseConfigError(app_config.label, where, f"{name} must be {wanted}, got {shown}.")
         values[name] = value
     url = values.get("DATABASE_URL")
     if url is not None and not url.strip():
@@ -168,19 +166,17 @@ def _read_module(app_config: AppConfig, module: ModuleType) -> dict[str, Any]:
         )
     alias = values.get("DATABASE_ALIAS")
     if alias is not None and not _ALIAS.match(alias):
-        raise AppDatabaseConfigError(
-            app_config.label, where, f"DATABASE_ALIAS {alias!r} is not a valid alias name."
-        )
+        raise AppDatabaseConfigError(app_config.label, where, f"DATABASE_ALIAS {alias!r} is not a valid alias name.")
     if alias == NO_DB_ALIAS:
         raise AppDatabaseConfigError(
-            app_config.label, where, f"DATABASE_ALIAS {alias!r} is Django's internal alias for connecting to no "
-            "database.", "Pick another alias name.",
+            app_config.label,
+            where,
+            f"DATABASE_ALIAS {alias!r} is Django's internal alias for connecting to no database.",
+            "Pick another alias name.",
         )
     max_age = values.get("CONN_MAX_AGE")
     if max_age is not None and max_age < 0:
-        raise AppDatabaseConfigError(
-            app_config.label, where, "CONN_MAX_AGE must be >= 0, or None for unlimited."
-        )
+        raise AppDatabaseConfigError(app_config.label, where, "CONN_MAX_AGE must be >= 0, or None for unlimited.")
     return values
 
 
@@ -206,8 +202,15 @@ def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> 
         kept = {key: value for key, value in options.items() if key not in LOCATION_SETTINGS}
         return Declaration(label, var, "env", url=env_value, options=kept, module_path=module_path)
     if module is not None and ("DATABASE_URL" in values or "DATABASE_ALIAS" in values):
-        return Declaration(label, module.__name__, "module", url=values.get("DATABASE_URL", "").strip() or None,
-                           alias=values.get("DATABASE_ALIAS"), options=options, module_path=module_path)
+        return Declaration(
+            label,
+            module.__name__,
+            "module",
+            url=values.get("DATABASE_URL", "").strip() or None,
+            alias=values.get("DATABASE_ALIAS"),
+            options=options,
+            module_path=module_path,
+        )
     return Declaration(label, "default", "default", options=options, module_path=module_path)
 
 

@@ -142,9 +142,7 @@ def engine_options(alias: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """
     global_options = conf.SQLALCHEMY_ENGINE_OPTIONS
     if not isinstance(global_options.get("connect_args", {}), Mapping):
-        raise AppDatabaseConfigError(
-            "*", "settings.APPDB_SQLALCHEMY_ENGINE_OPTIONS", "'connect_args' must be a dict."
-        )
+        raise AppDatabaseConfigError("*", "settings.APPDB_SQLALCHEMY_ENGINE_OPTIONS", "'connect_args' must be a dict.")
     merged: dict[str, Any] = {}
     merged_args: dict[str, Any] = {}
     owners: dict[str, str] = {}
@@ -153,7 +151,8 @@ def engine_options(alias: str) -> tuple[dict[str, Any], dict[str, Any]]:
         if slot in target and target[slot] != value:
             # Values are not shown: connect_args may hold credentials.
             raise AppDatabaseConfigError(
-                label, _module_of(label),
+                label,
+                _module_of(label),
                 f"SQLALCHEMY_ENGINE_OPTIONS {name} differs from app '{owners[name]}', which shares the "
                 f"database alias {alias!r} and so the same engine.",
                 "Give both apps the same value, or set it once in APPDB_SQLALCHEMY_ENGINE_OPTIONS.",
@@ -184,8 +183,9 @@ class _Record:
 
     __slots__ = ("alias", "engine", "fingerprint", "guard", "loop", "name", "settings", "watching")
 
-    def __init__(self, alias: str, engine: Any, settings: Mapping[str, Any],
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self, alias: str, engine: Any, settings: Mapping[str, Any], loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         self.alias = alias
         self.engine = engine
         # The dict in connections.settings, which Django mutates in place.
@@ -320,8 +320,9 @@ class _BaseEngineHandler(Generic[EngineT]):
         """Return a new engine for ``alias`` from its Django settings and the engine options."""
         spec = sqla.derive_spec(alias, settings_dict, vendor, is_async=self.is_async)
         sqla.apply_options(spec, *engine_options(alias))
-        logger.debug("Creating %s engine for database alias %r: %r", "async" if self.is_async else "sync",
-                     alias, spec.url)
+        logger.debug(
+            "Creating %s engine for database alias %r: %r", "async" if self.is_async else "sync", alias, spec.url
+        )
         return sqla.create(spec)  # type: ignore[return-value]
 
     def _adopt(self, key: Hashable, record: _Record) -> None:

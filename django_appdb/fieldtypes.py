@@ -26,6 +26,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     Double,
+    Integer as SAInteger,
     LargeBinary,
     Numeric,
     SmallInteger,
@@ -34,7 +35,6 @@ from sqlalchemy import (
     Time,
     Uuid,
 )
-from sqlalchemy import Integer as SAInteger
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 

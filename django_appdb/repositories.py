@@ -132,9 +132,7 @@ class _Base:
     def table(self) -> Table:
         """Return the table of ``model``."""
         if self.model is None:
-            raise TypeError(
-                f"{type(self).__qualname__} has no model: set model = ..., or use self.table_for(Model)."
-            )
+            raise TypeError(f"{type(self).__qualname__} has no model: set model = ..., or use self.table_for(Model).")
         return self.table_for(self.model)
 
     @property
@@ -277,8 +275,7 @@ class AppRepository(_Base):
             if not isinstance(session, Session):
                 raise TypeError(
                     f"{type(self).__qualname__} needs a sqlalchemy.orm.Session, got {type(session).__name__}"
-                    + (": use an AsyncAppRepository for an AsyncSession." if _is_async_session(session)
-                       else ".")
+                    + (": use an AsyncAppRepository for an AsyncSession." if _is_async_session(session) else ".")
                 )
             from .engines import get_engine
 

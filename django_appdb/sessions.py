@@ -165,8 +165,9 @@ class AsyncAppSession:
         self._session = session = _async_sessionmaker(self._alias)()
         return session
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        traceback: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         session = self._session
         self._session = None
         assert session is not None
@@ -209,8 +210,9 @@ class AppSession:
         self._session = session = _sessionmaker(self._alias)()
         return session
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         session = self._session
         self._session = None
         assert session is not None

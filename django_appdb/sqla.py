@@ -72,8 +72,9 @@ DJANGO_ONLY_OPTIONS: dict[str, frozenset[str]] = {
     # ``pool`` is Django's psycopg pool (SQLAlchemy has its own); ``context``
     # and ``cursor_factory`` are Django's psycopg adapters, which would fight
     # SQLAlchemy's type handling.
-    "postgresql": frozenset({"isolation_level", "assume_role", "pool", "server_side_binding", "cursor_factory",
-                             "context"}),
+    "postgresql": frozenset(
+        {"isolation_level", "assume_role", "pool", "server_side_binding", "cursor_factory", "context"}
+    ),
     "sqlite": frozenset({"init_command", "transaction_mode"}),
     "mysql": frozenset({"isolation_level", "charset"}),
 }
@@ -110,8 +111,9 @@ class EngineSpec:
         return f"<EngineSpec {self.alias!r} {self.url!r} async={self.is_async}>"
 
 
-def _error(alias: str, settings_dict: Mapping[str, Any], problem: str, fix: str = "", *,
-           missing: str | None = None) -> ImproperlyConfigured:
+def _error(
+    alias: str, settings_dict: Mapping[str, Any], problem: str, fix: str = "", *, missing: str | None = None
+) -> ImproperlyConfigured:
     from .databases import state
 
     engine = settings_dict.get("ENGINE", "")
@@ -125,8 +127,14 @@ def _error(alias: str, settings_dict: Mapping[str, Any], problem: str, fix: str 
     return ImproperlyConfigured(f"{message} {fix}".rstrip())
 
 
-def driver_for(vendor: str, is_async: bool, *, alias: str = "?", settings_dict: Mapping[str, Any] | None = None,
-               importer: Callable[[str], Any] = import_module) -> Driver:
+def driver_for(
+    vendor: str,
+    is_async: bool,
+    *,
+    alias: str = "?",
+    settings_dict: Mapping[str, Any] | None = None,
+    importer: Callable[[str], Any] = import_module,
+) -> Driver:
     """Return the driver for a Django vendor, importing its DBAPI module to prove it is there.
 
     Raise :class:`~django_appdb.exceptions.MissingDriverError` naming the
@@ -139,7 +147,8 @@ def driver_for(vendor: str, is_async: bool, *, alias: str = "?", settings_dict: 
     if candidates is None:
         supported = sorted({kind for kind, _ in DRIVERS})
         raise _error(
-            alias, settings_dict,
+            alias,
+            settings_dict,
             f"SQLAlchemy engines are not supported for the {vendor!r} backend.",
             f"Supported backends: {', '.join(supported)}.",
         )
@@ -156,9 +165,11 @@ def driver_for(vendor: str, is_async: bool, *, alias: str = "?", settings_dict: 
                 importer("greenlet")
             except ImportError as exc:
                 raise _error(
-                    alias, settings_dict, f"async SQLAlchemy engines need greenlet ({mask_text(str(exc))}).",
-                    f"Install the async extra: pip install '{ASYNC_EXTRA}'. Sync engines and sessions "
-                    "work without it.", missing=ASYNC_EXTRA,
+                    alias,
+                    settings_dict,
+                    f"async SQLAlchemy engines need greenlet ({mask_text(str(exc))}).",
+                    f"Install the async extra: pip install '{ASYNC_EXTRA}'. Sync engines and sessions work without it.",
+                    missing=ASYNC_EXTRA,
                 ) from None
         return driver
     packages = " or ".join(f"pip install '{driver.install}'" for driver in candidates if driver.install)
@@ -166,10 +177,12 @@ def driver_for(vendor: str, is_async: bool, *, alias: str = "?", settings_dict: 
         packages = "use a Python built with the sqlite3 module"
     kind = "async" if is_async else "sync"
     raise _error(
-        alias, settings_dict,
+        alias,
+        settings_dict,
         f"the {kind} SQLAlchemy driver {candidates[0].dialect!r} cannot be imported "
         f"({'; '.join(mask_text(failure) for failure in failures)}).",
-        f"Install it: {packages}.", missing=next((driver.install for driver in candidates if driver.install), ""),
+        f"Install it: {packages}.",
+        missing=next((driver.install for driver in candidates if driver.install), ""),
     )
 
 
@@ -217,7 +230,9 @@ def _postgresql(spec: EngineSpec, settings_dict: Mapping[str, Any], options: dic
             spec.options["isolation_level"] = _PG_ISOLATION[int(level)]
         except (KeyError, TypeError, ValueError):
             raise _error(
-                alias, settings_dict, f"OPTIONS['isolation_level'] {level!r} is not a psycopg.IsolationLevel.",
+                alias,
+                settings_dict,
+                f"OPTIONS['isolation_level'] {level!r} is not a psycopg.IsolationLevel.",
                 "Use one of psycopg.IsolationLevel.READ_COMMITTED, REPEATABLE_READ, SERIALIZABLE.",
             ) from None
     role = options.get("assume_role")
@@ -267,7 +282,9 @@ def _sqlite(spec: EngineSpec, settings_dict: Mapping[str, Any], options: dict[st
     if mode is not None:
         if str(mode).upper() not in _SQLITE_TRANSACTION_MODES:
             raise _error(
-                alias, settings_dict, f"OPTIONS['transaction_mode'] {mode!r} is not valid.",
+                alias,
+                settings_dict,
+                f"OPTIONS['transaction_mode'] {mode!r} is not valid.",
                 f"Use one of {', '.join(_SQLITE_TRANSACTION_MODES)}, or None.",
             )
         spec.begin_statement = f"BEGIN {str(mode).upper()}"
@@ -295,7 +312,9 @@ def _mysql(spec: EngineSpec, settings_dict: Mapping[str, Any], options: dict[str
     if level:
         if str(level).lower() not in _MYSQL_ISOLATION:
             raise _error(
-                alias, settings_dict, f"OPTIONS['isolation_level'] {level!r} is not valid.",
+                alias,
+                settings_dict,
+                f"OPTIONS['isolation_level'] {level!r} is not valid.",
                 f"Use one of {', '.join(repr(name) for name in _MYSQL_ISOLATION)}, or None.",
             )
         spec.options["isolation_level"] = str(level).upper()
@@ -308,8 +327,14 @@ _VENDORS: dict[str, Callable[[EngineSpec, Mapping[str, Any], dict[str, Any]], No
 }
 
 
-def derive_spec(alias: str, settings_dict: Mapping[str, Any], vendor: str, *, is_async: bool,
-                importer: Callable[[str], Any] = import_module) -> EngineSpec:
+def derive_spec(
+    alias: str,
+    settings_dict: Mapping[str, Any],
+    vendor: str,
+    *,
+    is_async: bool,
+    importer: Callable[[str], Any] = import_module,
+) -> EngineSpec:
     """Return the engine spec Django's settings imply for ``alias``, before user options.
 
     ``vendor`` is the Django backend's ``vendor`` (``connection.vendor``), so

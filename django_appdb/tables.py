@@ -33,8 +33,14 @@ from django.core.signals import setting_changed
 from django.db import connections
 from django.db.models import NOT_PROVIDED, Field, Model, UniqueConstraint
 from django.utils import timezone
-from sqlalchemy import Column, FetchedValue, ForeignKeyConstraint, MetaData, Table
-from sqlalchemy import UniqueConstraint as SAUniqueConstraint
+from sqlalchemy import (
+    Column,
+    FetchedValue,
+    ForeignKeyConstraint,
+    MetaData,
+    Table,
+    UniqueConstraint as SAUniqueConstraint,
+)
 
 from . import fieldtypes
 from .conf import conf

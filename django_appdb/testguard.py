@@ -112,15 +112,19 @@ def _describe_state(alias: str) -> str:
     if current is None:
         return f"database alias {alias!r} is no longer in DATABASES"
     if real_aliases(current) is not None:
-        return (f"no test database is set up for alias {alias!r} in this run: the test runners create one only "
-                "for the aliases the collected tests declare")
+        return (
+            f"no test database is set up for alias {alias!r} in this run: the test runners create one only "
+            "for the aliases the collected tests declare"
+        )
     return f"alias {alias!r} now uses the test database {str(current.get('NAME'))!r}"
 
 
 def _how_to_declare(alias: str) -> str:
-    return (f"Declare it: databases = {{..., {alias!r}}} on the test case, or "
-            f"@pytest.mark.django_db(databases=[..., {alias!r}]); django_appdb.testing.app_aliases() gives every "
-            "app database.")
+    return (
+        f"Declare it: databases = {{..., {alias!r}}} on the test case, or "
+        f"@pytest.mark.django_db(databases=[..., {alias!r}]); django_appdb.testing.app_aliases() gives every "
+        "app database."
+    )
 
 
 def forbidden_reason(alias: str) -> str | None:
@@ -239,8 +243,9 @@ def colliding_test_databases(
 
     if databases is None:
         databases = _real_settings or connections.settings
-    real = {key: alias for alias, settings_dict in databases.items()
-            if (key := guard_identity(settings_dict)) is not None}
+    real = {
+        key: alias for alias, settings_dict in databases.items() if (key := guard_identity(settings_dict)) is not None
+    }
     found = []
     for alias, settings_dict in databases.items():
         if (settings_dict.get("TEST") or {}).get("MIRROR"):
@@ -309,8 +314,9 @@ def _drop_created(creation: BaseDatabaseCreation, old_name: Any) -> None:
         try:
             made.destroy_test_db(real_name, verbosity=0, keepdb=False)
         except Exception as exc:
-            logger.warning("Could not drop the test database %r of alias %r: %r", str(test_name),
-                           made.connection.alias, exc)
+            logger.warning(
+                "Could not drop the test database %r of alias %r: %r", str(test_name), made.connection.alias, exc
+            )
 
 
 def _guarded_create_test_db(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -339,8 +345,13 @@ _installed = False
 
 
 def _guarded_destroy_test_db(original: Callable[..., Any]) -> Callable[..., Any]:
-    def destroy_test_db(self: BaseDatabaseCreation, old_database_name: Any = None, verbosity: int = 1,
-                        keepdb: bool = False, suffix: str | None = None) -> Any:
+    def destroy_test_db(
+        self: BaseDatabaseCreation,
+        old_database_name: Any = None,
+        verbosity: int = 1,
+        keepdb: bool = False,
+        suffix: str | None = None,
+    ) -> Any:
         settings_dict = self.connection.settings_dict
         name = settings_dict["NAME"] if suffix is None else self.get_test_db_clone_settings(suffix)["NAME"]
         real = real_aliases({**settings_dict, "NAME": name})

@@ -65,11 +65,24 @@ def run_tests(extra_args: list[str] | None = None) -> SuiteFigures:
 
     collector = Collector()
     with _chdir(ROOT):
-        exit_code = int(pytest.main(
-            ["-q", "-p", "no:cacheprovider", "-c", str(ROOT / "setup.cfg"), "--rootdir", str(ROOT),
-             "--ds", "tests.settings", *(extra_args or []), *MODULES],
-            plugins=[collector],
-        ))
+        exit_code = int(
+            pytest.main(
+                [
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "-c",
+                    str(ROOT / "setup.cfg"),
+                    "--rootdir",
+                    str(ROOT),
+                    "--ds",
+                    "tests.settings",
+                    *(extra_args or []),
+                    *MODULES,
+                ],
+                plugins=[collector],
+            )
+        )
     modules = {path: ModuleFigures(path) for path in MODULES}
     matrix_cases = matrix_failed = examples = 0
     for report in collector.reports:

@@ -101,8 +101,14 @@ class Outcomes:
             if error is None:
                 (self.rolled_back if rollback else self.acknowledged).append([*key, started])
             else:
-                self.failed.append({"key": key, "started": started, "error": type(error).__name__,
-                                    "message": mask_text(" ".join(str(error).split()))[:300]})
+                self.failed.append(
+                    {
+                        "key": key,
+                        "started": started,
+                        "error": type(error).__name__,
+                        "message": mask_text(" ".join(str(error).split()))[:300],
+                    }
+                )
 
     def count(self) -> int:
         with self.lock:
@@ -157,8 +163,7 @@ async def async_write(label: str, writer: str, seq: int, rollback: bool) -> None
             raise Rollback
 
 
-def attempt(outcomes: Outcomes, write: Callable[..., None], label: str, writer: str, seq: int,
-            rollback: bool) -> None:
+def attempt(outcomes: Outcomes, write: Callable[..., None], label: str, writer: str, seq: int, rollback: bool) -> None:
     started = time.monotonic()
     try:
         write(label, writer, seq, rollback)
@@ -214,8 +219,11 @@ def where() -> dict[str, Any]:
     result = {}
     for label in LABELS:
         alias = router.db_for_write(_model(label))
-        result[label] = {"alias": alias, "name": connections.settings[alias]["NAME"],
-                         "table": _model(label)._meta.db_table}
+        result[label] = {
+            "alias": alias,
+            "name": connections.settings[alias]["NAME"],
+            "table": _model(label)._meta.db_table,
+        }
     return result
 
 
@@ -277,8 +285,15 @@ def _rollback(index: int, every: int) -> bool:
     return every > 0 and index % every == every - 1
 
 
-def load(threads: int, writes_per_thread: int, tasks: int, sessions_per_task: int, rollback_every: int,
-         maintenance_url: str, databases: list[str]) -> dict[str, Any]:
+def load(
+    threads: int,
+    writes_per_thread: int,
+    tasks: int,
+    sessions_per_task: int,
+    rollback_every: int,
+    maintenance_url: str,
+    databases: list[str],
+) -> dict[str, Any]:
     """Write concurrently from ``threads`` ORM threads and ``tasks`` async sessions, across every app.
 
     One ORM write in four goes through ``get_sync_app_session`` instead;
@@ -297,8 +312,9 @@ def load(threads: int, writes_per_thread: int, tasks: int, sessions_per_task: in
     async def task(index: int) -> None:
         for m in range(sessions_per_task):
             label = LABELS[(index + m) % len(LABELS)]
-            await attempt_async(outcomes, label, f"async-{index}", m,
-                                _rollback(index * sessions_per_task + m, rollback_every))
+            await attempt_async(
+                outcomes, label, f"async-{index}", m, _rollback(index * sessions_per_task + m, rollback_every)
+            )
 
     async def main() -> dict[str, Any]:
         futures = [lane.submit(lambda i=lane.index: orm_thread(i)) for lane in lanes(threads)]
@@ -320,9 +336,12 @@ def _terminate(maintenance_url: str, database: str) -> tuple[int, float]:
     import psycopg
 
     with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        pids = [row[0] for row in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database]
-        ).fetchall()]
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database]
+            ).fetchall()
+        ]
         for pid in pids:
             conn.execute("SELECT pg_terminate_backend(%s)", [pid])
         deadline = time.monotonic() + 30
@@ -334,8 +353,15 @@ def _terminate(maintenance_url: str, database: str) -> tuple[int, float]:
     return len(pids), time.monotonic()
 
 
-def survive_termination(victim: str, maintenance_url: str, threads: int, writes_per_thread: int, tasks: int,
-                        sessions_per_task: int, kill_after: int) -> dict[str, Any]:
+def survive_termination(
+    victim: str,
+    maintenance_url: str,
+    threads: int,
+    writes_per_thread: int,
+    tasks: int,
+    sessions_per_task: int,
+    kill_after: int,
+) -> dict[str, Any]:
     """Write from ORM threads and async sessions; terminate every session of ``victim``'s database mid-run.
 
     Phase 1 writes everywhere; once ``kill_after`` writes are acknowledged,
@@ -379,17 +405,24 @@ def survive_termination(victim: str, maintenance_url: str, threads: int, writes_
         await asyncio.gather(killer(), *(task(index) for index in range(tasks)))
         phase_two.set()
         for phase in AFTER:
-            await asyncio.gather(*(
-                attempt_async(outcomes, label, f"async-{index}-{phase}", n, False)
-                for index in range(tasks) for n, label in enumerate(LABELS)
-            ))
+            await asyncio.gather(
+                *(
+                    attempt_async(outcomes, label, f"async-{index}-{phase}", n, False)
+                    for index in range(tasks)
+                    for n, label in enumerate(LABELS)
+                )
+            )
         for future in futures:
             await asyncio.wrap_future(future)
 
     loop().run_until_complete(main())
-    return {**outcomes.as_dict(), "fault": fault, "database": database,
-            "sync_checked_out": pool_state(),
-            "async_checked_out": loop().run_until_complete(async_pool_state())}
+    return {
+        **outcomes.as_dict(),
+        "fault": fault,
+        "database": database,
+        "sync_checked_out": pool_state(),
+        "async_checked_out": loop().run_until_complete(async_pool_state()),
+    }
 
 
 def write_round(tag: str, threads: int, per_label: int, tasks: int) -> dict[str, Any]:
@@ -409,10 +442,14 @@ def write_round(tag: str, threads: int, per_label: int, tasks: int) -> dict[str,
 
     async def main() -> None:
         futures = [lane.submit(lambda i=lane.index: orm_thread(i)) for lane in lanes(threads)]
-        await asyncio.gather(*(
-            attempt_async(outcomes, label, f"async-{tag}-{index}", n, False)
-            for index in range(tasks) for n in range(per_label) for label in LABELS
-        ))
+        await asyncio.gather(
+            *(
+                attempt_async(outcomes, label, f"async-{tag}-{index}", n, False)
+                for index in range(tasks)
+                for n in range(per_label)
+                for label in LABELS
+            )
+        )
         for future in futures:
             await asyncio.wrap_future(future)
 

@@ -44,22 +44,48 @@ def summary(tests: SuiteFigures, results: list[Result], min_cases: int, min_exam
     return _table(
         ["Figure", "Result", "Goal", "Met"],
         [
-            ["Bad configurations tried (URLs, schemes, env vars, `database.py` contents and options)",
-             tests.matrix_cases, f">= {min_cases}, each the documented error, naming app and source",
-             _yes(tests.matrix_cases >= min_cases and tests.matrix_failed == 0)],
-            ["Hypothesis examples (generated URLs and passwords, encoded and malformed)", tests.hypothesis_examples,
-             f">= {min_examples}, only the documented exception", _yes(tests.hypothesis_examples >= min_examples
-                                                                        and tests.modules[PROPERTIES].failed == 0)],
-            ["Password leaks found (errors, `appdb_list`, reprs, engines, debug page, error e-mail, fault output)",
-             leaks, "0", _yes(leaks == 0)],
-            ["Rows acknowledged, then found with direct SQL", f"{acknowledged} / {rows_verified}",
-             "every acknowledged row found", _yes(lost == 0 and bool(results))],
-            ["Rows lost / misrouted / kept despite a rollback", f"{lost} / {misrouted} / {unexpected}", "0 / 0 / 0",
-             _yes(lost == misrouted == unexpected == 0 and bool(results))],
-            ["Pooled connections left checked out / sessions idle in transaction",
-             f"{checked_out} / {in_transaction}", "0 / 0", _yes(checked_out == in_transaction == 0)],
-            ["Faults injected / survived", f"{len(faults)} / {len(survived)}", "all survived",
-             _yes(bool(faults) and len(faults) == len(survived))],
+            [
+                "Bad configurations tried (URLs, schemes, env vars, `database.py` contents and options)",
+                tests.matrix_cases,
+                f">= {min_cases}, each the documented error, naming app and source",
+                _yes(tests.matrix_cases >= min_cases and tests.matrix_failed == 0),
+            ],
+            [
+                "Hypothesis examples (generated URLs and passwords, encoded and malformed)",
+                tests.hypothesis_examples,
+                f">= {min_examples}, only the documented exception",
+                _yes(tests.hypothesis_examples >= min_examples and tests.modules[PROPERTIES].failed == 0),
+            ],
+            [
+                "Password leaks found (errors, `appdb_list`, reprs, engines, debug page, error e-mail, fault output)",
+                leaks,
+                "0",
+                _yes(leaks == 0),
+            ],
+            [
+                "Rows acknowledged, then found with direct SQL",
+                f"{acknowledged} / {rows_verified}",
+                "every acknowledged row found",
+                _yes(lost == 0 and bool(results)),
+            ],
+            [
+                "Rows lost / misrouted / kept despite a rollback",
+                f"{lost} / {misrouted} / {unexpected}",
+                "0 / 0 / 0",
+                _yes(lost == misrouted == unexpected == 0 and bool(results)),
+            ],
+            [
+                "Pooled connections left checked out / sessions idle in transaction",
+                f"{checked_out} / {in_transaction}",
+                "0 / 0",
+                _yes(checked_out == in_transaction == 0),
+            ],
+            [
+                "Faults injected / survived",
+                f"{len(faults)} / {len(survived)}",
+                "all survived",
+                _yes(bool(faults) and len(faults) == len(survived)),
+            ],
         ],
     )
 
@@ -67,10 +93,19 @@ def summary(tests: SuiteFigures, results: list[Result], min_cases: int, min_exam
 def counts_table(result: Result) -> list[str]:
     """Return the per-app row counts of one scenario."""
     return _table(
-        ["App", "Database", "Acknowledged", "Found", "Lost", "Kept despite a rollback or never acknowledged",
-         "Other apps' rows in this database"],
-        [[f"`{c.label}`", f"`{c.database}`", c.acknowledged, c.found, c.lost, c.unexpected, c.misrouted]
-         for c in result.counts],
+        [
+            "App",
+            "Database",
+            "Acknowledged",
+            "Found",
+            "Lost",
+            "Kept despite a rollback or never acknowledged",
+            "Other apps' rows in this database",
+        ],
+        [
+            [f"`{c.label}`", f"`{c.database}`", c.acknowledged, c.found, c.lost, c.unexpected, c.misrouted]
+            for c in result.counts
+        ],
     )
 
 
@@ -139,15 +174,18 @@ def termination_section(results: Mapping[str, Result]) -> list[str]:
         return [name, *(r.facts.get(key, "?") for r in columns)]
 
     header = ["", *("`CONN_HEALTH_CHECKS = True`" if r is with_checks else "without health checks" for r in columns)]
-    lines += _table(header, [
-        row("Sessions terminated", "terminated"),
-        row("Writes in flight when they died, failed", "failed_in_flight"),
-        row("Writes begun after the fault", "writes_after"),
-        row("... of which failed", "failed_after"),
-        ["Rows lost / misrouted", *(f"{r.lost} / {r.misrouted}" for r in columns)],
-        ["Pooled connections left checked out", *(r.facts.get("checked_out", "?") for r in columns)],
-        ["Survived (every check passed)", *(_yes(r.ok) for r in columns)],
-    ])
+    lines += _table(
+        header,
+        [
+            row("Sessions terminated", "terminated"),
+            row("Writes in flight when they died, failed", "failed_in_flight"),
+            row("Writes begun after the fault", "writes_after"),
+            row("... of which failed", "failed_after"),
+            ["Rows lost / misrouted", *(f"{r.lost} / {r.misrouted}" for r in columns)],
+            ["Pooled connections left checked out", *(r.facts.get("checked_out", "?") for r in columns)],
+            ["Survived (every check passed)", *(_yes(r.ok) for r in columns)],
+        ],
+    )
     lines += [
         "",
         "With health checks, Django checks a kept connection before the first query of each unit of work and "
@@ -175,20 +213,31 @@ def outage_section(result: Result | None) -> list[str]:
     if result is None:
         return [*lines, "Not run.", ""]
     facts = result.facts
-    lines += _table(["Figure", "Value"], [
-        ["Writes before the outage", facts.get("writes_before", "?")],
-        ["Writes to the other apps during the outage (all succeeded)", facts.get("healthy_writes_during", "?")],
-        ["Writes to `audit` during the outage (all failed)",
-         f"{facts.get('failed_writes_during', '?')} ({', '.join(facts.get('failure_types', []))})"],
-        ["`appdb_check` during the outage: databases named as down", ", ".join(facts.get("check_named", []))],
-        ["`manage.py appdb_check` exit status: down / after the restart",
-         f"{facts.get('check_exit_status_down', '?')} / {facts.get('check_exit_status_up', '?')}"],
-        ["Writes after the restart, same process / failed",
-         f"{facts.get('writes_after', '?')} / {facts.get('failed_after', '?')}"],
-        ["Outputs checked for `audit`'s password / leaks", f"{facts.get('texts_checked_for_leaks', '?')} / "
-                                                         f"{result.leaks}"],
-        ["Survived (every check passed)", _yes(result.ok)],
-    ])
+    lines += _table(
+        ["Figure", "Value"],
+        [
+            ["Writes before the outage", facts.get("writes_before", "?")],
+            ["Writes to the other apps during the outage (all succeeded)", facts.get("healthy_writes_during", "?")],
+            [
+                "Writes to `audit` during the outage (all failed)",
+                f"{facts.get('failed_writes_during', '?')} ({', '.join(facts.get('failure_types', []))})",
+            ],
+            ["`appdb_check` during the outage: databases named as down", ", ".join(facts.get("check_named", []))],
+            [
+                "`manage.py appdb_check` exit status: down / after the restart",
+                f"{facts.get('check_exit_status_down', '?')} / {facts.get('check_exit_status_up', '?')}",
+            ],
+            [
+                "Writes after the restart, same process / failed",
+                f"{facts.get('writes_after', '?')} / {facts.get('failed_after', '?')}",
+            ],
+            [
+                "Outputs checked for `audit`'s password / leaks",
+                f"{facts.get('texts_checked_for_leaks', '?')} / {result.leaks}",
+            ],
+            ["Survived (every check passed)", _yes(result.ok)],
+        ],
+    )
     lines += ["", *counts_table(result)]
     return lines
 
@@ -212,8 +261,18 @@ METHOD = """## Method
 """
 
 
-def render(*, tests: SuiteFigures, results: list[Result], bad: list[str], machine: Mapping[str, str], command: str,
-           date: str, seconds: int, min_cases: int = 30, min_examples: int = 600) -> str:
+def render(
+    *,
+    tests: SuiteFigures,
+    results: list[Result],
+    bad: list[str],
+    machine: Mapping[str, str],
+    command: str,
+    date: str,
+    seconds: int,
+    min_cases: int = 30,
+    min_examples: int = 600,
+) -> str:
     """Return the whole ``docs/reliability.md``."""
     by_name = _by_name(results)
     lines = [

@@ -50,8 +50,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=os.environ.get("APPDB_TEST_POSTGRES_URL", "").strip() or None,
         help="PostgreSQL server to use, as a URL naming a base database (default: $APPDB_TEST_POSTGRES_URL)",
     )
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "reliability.md",
-                        help="where to write the figures (default: docs/reliability.md)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "docs" / "reliability.md",
+        help="where to write the figures (default: docs/reliability.md)",
+    )
     return parser.parse_args(argv)
 
 
@@ -131,8 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run everything, write the figures, and return the exit status."""
     args = parse_args(argv)
     if not args.postgres_url:
-        print("python -m reliability needs PostgreSQL: pass --postgres-url or set APPDB_TEST_POSTGRES_URL",
-              file=sys.stderr)
+        print(
+            "python -m reliability needs PostgreSQL: pass --postgres-url or set APPDB_TEST_POSTGRES_URL",
+            file=sys.stderr,
+        )
         return 2
 
     def log(message: str) -> None:
@@ -147,9 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     env["PostgreSQL"] = server_version(args.postgres_url)
     command = "python -m reliability " + shlex.join(sys.argv[1:] if argv is None else list(argv))
     text = render(
-        tests=tests, results=results, bad=bad, machine=env, command=command.strip(),
-        date=datetime.date.today().isoformat(), seconds=round(time.monotonic() - started),
-        min_cases=MIN_MATRIX_CASES, min_examples=MIN_EXAMPLES,
+        tests=tests,
+        results=results,
+        bad=bad,
+        machine=env,
+        command=command.strip(),
+        date=datetime.date.today().isoformat(),
+        seconds=round(time.monotonic() - started),
+        min_cases=MIN_MATRIX_CASES,
+        min_examples=MIN_EXAMPLES,
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)

@@ -188,8 +188,13 @@ def read_rows(url: str, tables: Iterable[str]) -> dict[str, set[tuple[str, str, 
     return rows
 
 
-def count_rows(result: Result, placement: Mapping[str, Any], urls: Mapping[str, str],
-               acknowledged: Iterable[list[Any]], maybe: Iterable[list[Any]] = ()) -> None:
+def count_rows(
+    result: Result,
+    placement: Mapping[str, Any],
+    urls: Mapping[str, str],
+    acknowledged: Iterable[list[Any]],
+    maybe: Iterable[list[Any]] = (),
+) -> None:
     """Count every app's rows in every database and compare them with what was acknowledged.
 
     ``maybe`` are writes that failed while their commit may have reached
@@ -205,15 +210,17 @@ def count_rows(result: Result, placement: Mapping[str, Any], urls: Mapping[str, 
         rows = read_rows(url, tables.values())
         own = rows[tables[label]]
         misrouted = sum(len(found) for table, found in rows.items() if table != tables[label])
-        result.counts.append(Count(
-            label=label,
-            database=placement[label]["name"],
-            acknowledged=len(expected[label]),
-            found=len(own),
-            lost=len(expected[label] - own),
-            unexpected=len(own - expected[label] - uncertain),
-            misrouted=misrouted,
-        ))
+        result.counts.append(
+            Count(
+                label=label,
+                database=placement[label]["name"],
+                acknowledged=len(expected[label]),
+                found=len(own),
+                lost=len(expected[label] - own),
+                unexpected=len(own - expected[label] - uncertain),
+                misrouted=misrouted,
+            )
+        )
     for count in result.counts:
         result.check(count.lost == 0, f"{count.lost} acknowledged {count.label} rows are missing")
         result.check(count.unexpected == 0, f"{count.unexpected} {count.label} rows were never acknowledged")
@@ -225,8 +232,9 @@ def check_placement(result: Result, placement: Mapping[str, Any], urls: Mapping[
     for label in LABELS:
         key = "default" if label == "notes" else label
         wanted = urlsplit(urls[key]).path.lstrip("/")
-        result.check(placement[label]["name"] == wanted,
-                     f"{label} is on {placement[label]['name']}, configured for {wanted}")
+        result.check(
+            placement[label]["name"] == wanted, f"{label} is on {placement[label]['name']}, configured for {wanted}"
+        )
 
 
 def wait_until_closed(result: Result, maintenance: str, databases: list[str]) -> int:
@@ -249,8 +257,16 @@ def _unexpected_failures(result: Result, failed: list[dict[str, Any]], allowed: 
             result.problems.append(f"{writer} #{seq} to {label} failed: {failure['error']}: {failure['message']}")
 
 
-def run_load(postgres_url: str, workdir: Path, *, threads: int = 8, writes_per_thread: int = 60, tasks: int = 200,
-             sessions_per_task: int = 3, rollback_every: int = 10) -> Result:
+def run_load(
+    postgres_url: str,
+    workdir: Path,
+    *,
+    threads: int = 8,
+    writes_per_thread: int = 60,
+    tasks: int = 200,
+    sessions_per_task: int = 3,
+    rollback_every: int = 10,
+) -> Result:
     """Write concurrently from ``threads`` ORM threads and ``tasks`` async sessions across four app databases."""
     result = Result("load")
     dbs = Databases(postgres_url)
@@ -260,9 +276,14 @@ def run_load(postgres_url: str, workdir: Path, *, threads: int = 8, writes_per_t
             placement = worker.call("reliability.child:prepare")
             check_placement(result, placement, urls)
             answer = worker.call(
-                "reliability.child:load", threads=threads, writes_per_thread=writes_per_thread, tasks=tasks,
-                sessions_per_task=sessions_per_task, rollback_every=rollback_every,
-                maintenance_url=dbs.maintenance, databases=dbs.names(),
+                "reliability.child:load",
+                threads=threads,
+                writes_per_thread=writes_per_thread,
+                tasks=tasks,
+                sessions_per_task=sessions_per_task,
+                rollback_every=rollback_every,
+                maintenance_url=dbs.maintenance,
+                databases=dbs.names(),
             )
             worker.call("reliability.child:close")
         _unexpected_failures(result, answer["failed"], lambda failure: False)
@@ -292,8 +313,16 @@ def run_load(postgres_url: str, workdir: Path, *, threads: int = 8, writes_per_t
     return result
 
 
-def run_termination(postgres_url: str, workdir: Path, *, threads: int = 4, writes_per_thread: int = 40,
-                    tasks: int = 40, sessions_per_task: int = 4, health_checks: bool = True) -> Result:
+def run_termination(
+    postgres_url: str,
+    workdir: Path,
+    *,
+    threads: int = 4,
+    writes_per_thread: int = 40,
+    tasks: int = 40,
+    sessions_per_task: int = 4,
+    health_checks: bool = True,
+) -> Result:
     """Terminate every server session of audit's database in the middle of concurrent writes.
 
     With ``health_checks`` (``CONN_HEALTH_CHECKS = True``), only writes in
@@ -312,9 +341,14 @@ def run_termination(postgres_url: str, workdir: Path, *, threads: int = 4, write
             check_placement(result, placement, urls)
             total = threads * writes_per_thread + tasks * sessions_per_task
             answer = worker.call(
-                "reliability.child:survive_termination", victim="audit", maintenance_url=dbs.maintenance,
-                threads=threads, writes_per_thread=writes_per_thread, tasks=tasks,
-                sessions_per_task=sessions_per_task, kill_after=total // 2,
+                "reliability.child:survive_termination",
+                victim="audit",
+                maintenance_url=dbs.maintenance,
+                threads=threads,
+                writes_per_thread=writes_per_thread,
+                tasks=tasks,
+                sessions_per_task=sessions_per_task,
+                kill_after=total // 2,
             )
             worker.call("reliability.child:close")
         fault = answer["fault"]
@@ -325,15 +359,18 @@ def run_termination(postgres_url: str, workdir: Path, *, threads: int = 4, write
         allowed = in_flight + ([] if health_checks else first_use)
         _unexpected_failures(result, answer["failed"], lambda f: f in allowed)
         count_rows(result, placement, urls, answer["acknowledged"], maybe=[f["key"] for f in allowed])
-        result.check(len(first_use) <= fault["terminated"],
-                     f"{len(first_use)} writes failed after the fault, more than the {fault['terminated']} "
-                     "sessions terminated")
+        result.check(
+            len(first_use) <= fault["terminated"],
+            f"{len(first_use)} writes failed after the fault, more than the {fault['terminated']} sessions terminated",
+        )
         checked_out = sum(answer["sync_checked_out"].values()) + sum(answer["async_checked_out"].values())
         result.check(fault["terminated"] > 0, "no session was terminated: the fault never happened")
         result.check(bool(after), "no write began after the fault: recovery was not exercised")
         for path in ("orm", "session", "async"):
-            result.check(any(key[1].startswith(f"{path}-") and key[0] == "audit" for key in after),
-                         f"no {path} write to audit after the fault")
+            result.check(
+                any(key[1].startswith(f"{path}-") and key[0] == "audit" for key in after),
+                f"no {path} write to audit after the fault",
+            )
         result.check(checked_out == 0, f"{checked_out} pooled connections still checked out after the run")
         result.facts.update(
             database=answer["database"],
@@ -352,7 +389,12 @@ def run_termination(postgres_url: str, workdir: Path, *, threads: int = 4, write
 def _appdb_check_process(root: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "django", "appdb_check", "--json", "--timeout", "5"],
-        cwd=root, env=dict(env), capture_output=True, text=True, timeout=120, check=False,
+        cwd=root,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -376,16 +418,19 @@ def run_outage(postgres_url: str, workdir: Path, *, threads: int = 3, per_label:
                 placement = worker.call("reliability.child:prepare")
                 check_placement(result, placement, urls)
                 rounds = {}
-                rounds["before"] = worker.call("reliability.child:write_round", tag="before", threads=threads,
-                                               per_label=per_label, tasks=tasks)
+                rounds["before"] = worker.call(
+                    "reliability.child:write_round", tag="before", threads=threads, per_label=per_label, tasks=tasks
+                )
                 server.stop()
-                rounds["down"] = worker.call("reliability.child:write_round", tag="down", threads=threads,
-                                             per_label=per_label, tasks=tasks)
+                rounds["down"] = worker.call(
+                    "reliability.child:write_round", tag="down", threads=threads, per_label=per_label, tasks=tasks
+                )
                 down_check = worker.call("reliability.child:check_command", timeout=5)
                 down_process = _appdb_check_process(proj.root, proj.environ())
                 server.start()
-                rounds["after"] = worker.call("reliability.child:write_round", tag="after", threads=threads,
-                                              per_label=per_label, tasks=tasks)
+                rounds["after"] = worker.call(
+                    "reliability.child:write_round", tag="after", threads=threads, per_label=per_label, tasks=tasks
+                )
                 up_check = worker.call("reliability.child:check_command", timeout=5)
                 up_process = _appdb_check_process(proj.root, proj.environ())
                 worker.call("reliability.child:close")
@@ -395,22 +440,35 @@ def run_outage(postgres_url: str, workdir: Path, *, threads: int = 3, per_label:
             down = rounds["down"]
             _unexpected_failures(result, down["failed"], lambda failure: failure["key"][0] == "audit")
             audit_down_acknowledged = [key for key in down["acknowledged"] if key[0] == "audit"]
-            result.check(not audit_down_acknowledged,
-                         f"{len(audit_down_acknowledged)} writes to audit succeeded while its server was down")
+            result.check(
+                not audit_down_acknowledged,
+                f"{len(audit_down_acknowledged)} writes to audit succeeded while its server was down",
+            )
             shown += [f"{f['error']}: {f['message']}" for r in rounds.values() for f in r["failed"]]
 
             statuses = {status["alias"]: status["status"] for status in down_check["statuses"]}
             result.check(statuses.get("audit") == "error", f"appdb_check reported audit as {statuses.get('audit')}")
-            result.check(all(status == "ok" for alias, status in statuses.items() if alias != "audit"),
-                         f"appdb_check reported healthy databases as down: {statuses}")
-            result.check(bool(down_check["error"]) and "'audit'" in down_check["error"],
-                         f"appdb_check did not name audit: {down_check['error']!r}")
+            result.check(
+                all(status == "ok" for alias, status in statuses.items() if alias != "audit"),
+                f"appdb_check reported healthy databases as down: {statuses}",
+            )
+            result.check(
+                bool(down_check["error"]) and "'audit'" in down_check["error"],
+                f"appdb_check did not name audit: {down_check['error']!r}",
+            )
             result.check(down_process.returncode != 0, "manage.py appdb_check exited 0 with audit's server down")
             result.check("'audit'" in down_process.stderr, "manage.py appdb_check did not name audit on stderr")
             result.check(up_check["error"] is None, f"appdb_check after the restart: {up_check['error']}")
             result.check(up_process.returncode == 0, f"manage.py appdb_check after the restart: {up_process.stderr}")
-            shown += [down_check["output"], str(down_check["error"]), down_process.stdout, down_process.stderr,
-                      up_check["output"], up_process.stdout, up_process.stderr]
+            shown += [
+                down_check["output"],
+                str(down_check["error"]),
+                down_process.stdout,
+                down_process.stderr,
+                up_check["output"],
+                up_process.stdout,
+                up_process.stderr,
+            ]
 
             acknowledged = [key for r in rounds.values() for key in r["acknowledged"]]
             count_rows(result, placement, {**urls, "audit": audit_url}, acknowledged)

@@ -108,7 +108,11 @@ def test_sync_engines_sessions_and_repositories_work_without_greenlet(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report == {
-        "orm": 2, "sqlalchemy": 2, "summaries": 2, "asyncio_imported": False, "greenlet_imported": False,
+        "orm": 2,
+        "sqlalchemy": 2,
+        "summaries": 2,
+        "asyncio_imported": False,
+        "greenlet_imported": False,
     }
 
 

@@ -37,7 +37,9 @@ def test_engine_benchmarks_run_or_say_why_not():
     rows = run.run_benchmarks(run.parse_args(["--only", "3", *TINY, "--postgres-url", ""]))
 
     assert [row.what.split(",")[0].split(":")[0] for row in rows] == [
-        "get_engine(label)", "get_sessionmaker(label)", "async with get_app_session(label)",
+        "get_engine(label)",
+        "get_sessionmaker(label)",
+        "async with get_app_session(label)",
         "with get_sync_app_session(label)",
     ]
     for row in rows:

@@ -57,8 +57,13 @@ CANARIES: dict[str, tuple[str, dict[str, Any]]] = {
     "inventory": ("inventory_warehouse", {"code": "CANARY", "name": "CANARY inventory"}),
     "orders": (
         "orders_order",
-        {"number": "CANARY", "customer_email": "canary@example.com", "placed_at": CANARY_PLACED_AT,
-         "paid": True, "total": Decimal("99.99")},
+        {
+            "number": "CANARY",
+            "customer_email": "canary@example.com",
+            "placed_at": CANARY_PLACED_AT,
+            "paid": True,
+            "total": Decimal("99.99"),
+        },
     ),
     "notes": ("notes_notebook", {"title": "CANARY notes"}),
 }
@@ -83,8 +88,13 @@ SQLALCHEMY_TESTS = {
 # The tests that declare no database, run alone: no test database is set up.
 NO_DATABASE_RUNS = {
     "manage.py test": ["manage.py", "test", "--noinput", "-v", "2", "orders.test_isolation.NoDatabaseTests"],
-    "pytest": ["-m", "pytest", "-v", "orders/isolation_test.py::test_an_unmarked_test_is_refused_every_alias",
-               "orders/test_isolation.py::NoDatabaseTests"],
+    "pytest": [
+        "-m",
+        "pytest",
+        "-v",
+        "orders/isolation_test.py::test_an_unmarked_test_is_refused_every_alias",
+        "orders/test_isolation.py::NoDatabaseTests",
+    ],
 }
 RUNNERS = {
     "manage.py test": ["manage.py", "test", "--noinput", "-v", "2"],
@@ -118,8 +128,12 @@ class RealDatabases:
         if self.backend == "sqlite":
             # Read-only: reading must not create or change anything either.
             with closing(sqlite3.connect(f"file:{location}?mode=ro", uri=True)) as conn:
-                names = [row[0] for row in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+                names = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                    )
+                ]
                 return {name: sorted(map(repr, conn.execute(f'SELECT * FROM "{name}"'))) for name in names}
         import psycopg
 
@@ -154,8 +168,9 @@ def insert_canaries(backend: str, locations: dict[str, str]) -> None:
             import psycopg
 
             with psycopg.connect(locations[alias]) as conn:
-                conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(values))})",
-                             list(values.values()))
+                conn.execute(
+                    f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(values))})", list(values.values())
+                )
 
 
 # What the ORM and SQLAlchemy see outside tests, with the same environment.
@@ -200,7 +215,9 @@ def real_databases(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         assert seen.returncode == 0, seen.stderr
         # Outside tests the ORM and SQLAlchemy reach exactly these databases.
         assert json.loads(seen.stdout) == {
-            "catalog": [["CANARY default"]] * 2, "inventory": [["CANARY"]] * 2, "orders": [["CANARY"]] * 2,
+            "catalog": [["CANARY default"]] * 2,
+            "inventory": [["CANARY"]] * 2,
+            "orders": [["CANARY"]] * 2,
             "notes": [["CANARY notes"]] * 2,
         }
         assert databases.snapshot() == databases.before
@@ -215,8 +232,14 @@ def run_suite(arguments: list[str], databases: RealDatabases, **env: str) -> sub
     command = [sys.executable, *arguments]
     if command[1] == "manage.py":
         command[1] = str(TESTPROJECT / "manage.py")
-    return subprocess.run(command, cwd=TESTPROJECT, env=child_env(**{**project_env(databases), **env}),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        command,
+        cwd=TESTPROJECT,
+        env=child_env(**{**project_env(databases), **env}),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def assert_untouched(databases: RealDatabases) -> None:
@@ -272,8 +295,10 @@ def test_a_test_database_named_after_the_real_one_is_refused_before_anything_is_
 ):
     (tmp_path / "real_test_name.py").write_text(TEST_NAME_IS_REAL)
     arguments = RUNNERS[runner] + (["--ds", "real_test_name"] if runner == "pytest" else [])
-    env = {"DJANGO_SETTINGS_MODULE": "real_test_name",
-           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), str(TESTPROJECT)])}
+    env = {
+        "DJANGO_SETTINGS_MODULE": "real_test_name",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), str(TESTPROJECT)]),
+    }
     result = run_suite(arguments, real_databases, **env)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output

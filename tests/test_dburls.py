@@ -25,8 +25,14 @@ from django_appdb.dburls import identity, mask_settings, mask_text, mask_url, pa
         ("postgres://u:@\nsecret@h/db", "postgres://u:********@h/db"),
         # ... and unencoded "&", "@" or "#" in a secret query value.
         ("postgres://h/db?sslmode=require&sslpassword=se&cret", "postgres://h/db?sslmode=require&sslpassword=********"),
-        ("postgres://u@h/db?sslmode=require&sslpassword=se@cret", "postgres://u@h/db?sslmode=require&sslpassword=********"),
-        ("postgres://u@h/db?sslpassword=se#cret&sslmode=require", "postgres://u@h/db?sslpassword=********&sslmode=require"),
+        (
+            "postgres://u@h/db?sslmode=require&sslpassword=se@cret",
+            "postgres://u@h/db?sslmode=require&sslpassword=********",
+        ),
+        (
+            "postgres://u@h/db?sslpassword=se#cret&sslmode=require",
+            "postgres://u@h/db?sslpassword=********&sslmode=require",
+        ),
         # MySQL's names for them.
         ("mysql://u@h/db?pwd=Zq9secret&charset=utf8", "mysql://u@h/db?pwd=********&charset=utf8"),
         ("mysql://u@h/db?ssl_ca=/ca.pem&sslpwd=Zq9secret", "mysql://u@h/db?ssl_ca=/ca.pem&sslpwd=********"),
@@ -45,8 +51,7 @@ def test_mask_text_masks_every_embedded_url():
 
 def test_mask_settings():
     masked = mask_settings({"PASSWORD": "pw", "OPTIONS": {"sslpassword": "x", "sslmode": "require"}, "USER": "u"})
-    assert masked == {"PASSWORD": "********", "OPTIONS": {"sslpassword": "********", "sslmode": "require"},
-                      "USER": "u"}
+    assert masked == {"PASSWORD": "********", "OPTIONS": {"sslpassword": "********", "sslmode": "require"}, "USER": "u"}
     masked_options = mask_settings({"OPTIONS": {"pwd": "x", "sslpwd": "y"}})["OPTIONS"]
     assert masked_options == {"pwd": "********", "sslpwd": "********"}
 
@@ -57,9 +62,16 @@ def test_engine_creation_errors_mask_the_sslpwd_connect_argument():
 
     from django_appdb import sqla
 
-    spec = sqla.derive_spec("shop", {"ENGINE": "django.db.backends.postgresql", "NAME": "db",
-                                     "OPTIONS": {"sslpwd": "Zq9secret", "pwd": "Zq9other"}}, "postgresql",
-                            is_async=False)
+    spec = sqla.derive_spec(
+        "shop",
+        {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "db",
+            "OPTIONS": {"sslpwd": "Zq9secret", "pwd": "Zq9other"},
+        },
+        "postgresql",
+        is_async=False,
+    )
     spec.options["pool_size"] = "not a number"
     spec.options["no_such_option"] = True
     with pytest.raises(ImproperlyConfigured) as info:
@@ -109,8 +121,7 @@ def test_settings_to_url_keeps_a_sqlite_shared_memory_name_whole():
         ({"ENGINE": SQLITE, "NAME": ":memory:"}, "sqlite:///%3Amemory%3A"),
         ({"ENGINE": SQLITE, "NAME": "relative/x.db"}, "sqlite:///relative/x.db"),
         (
-            {"ENGINE": POSTGRES, "NAME": "d?b#x%", "USER": "u@x", "PASSWORD": "p@ss:/?#%&=", "HOST": "h",
-             "PORT": 5433},
+            {"ENGINE": POSTGRES, "NAME": "d?b#x%", "USER": "u@x", "PASSWORD": "p@ss:/?#%&=", "HOST": "h", "PORT": 5433},
             "postgres://u%40x:p%40ss%3A%2F%3F%23%25%26%3D@h:5433/d%3Fb%23x%25",
         ),
         ({"ENGINE": POSTGRES, "NAME": "d", "PASSWORD": "pw", "HOST": "h"}, "postgres://:pw@h/d"),

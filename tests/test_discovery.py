@@ -73,8 +73,14 @@ def test_settings_to_url_round_trips_special_characters():
     from django_appdb.dburls import parse_url, settings_to_url
 
     url = settings_to_url(
-        {"ENGINE": "django.db.backends.postgresql", "NAME": "db", "USER": "u", "PASSWORD": "p@ss:/#%", "HOST": "h",
-         "PORT": "5433"}
+        {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "db",
+            "USER": "u",
+            "PASSWORD": "p@ss:/#%",
+            "HOST": "h",
+            "PORT": "5433",
+        }
     )
     assert url == "postgres://u:p%40ss%3A%2F%23%25@h:5433/db"
     assert parse_url(url)["PASSWORD"] == "p@ss:/#%"

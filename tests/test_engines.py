@@ -344,8 +344,13 @@ def test_apps_sharing_an_alias_must_agree_on_engine_options(monkeypatch):
 @pytest.mark.psycopg
 def test_registry_and_errors_never_show_the_password(add_alias):
     alias = add_alias(
-        "scratch", ENGINE="django.db.backends.postgresql", NAME="shop", USER="app", PASSWORD=PASSWORD,
-        HOST="db.invalid", PORT="5432",
+        "scratch",
+        ENGINE="django.db.backends.postgresql",
+        NAME="shop",
+        USER="app",
+        PASSWORD=PASSWORD,
+        HOST="db.invalid",
+        PORT="5432",
     )
     handler = EngineHandler()
     engine = handler[alias]
@@ -573,14 +578,13 @@ def test_postgresql_connections_get_the_password_role_and_options(postgres_url, 
     }
     assert settings_dict["NAME"].startswith("test_")
     admin = sqla.derive_spec("orders", connections["orders"].settings_dict, "postgresql", is_async=False)
-    with psycopg.connect(**admin.url.translate_connect_args(username="user", database="dbname"),
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        **admin.url.translate_connect_args(username="user", database="dbname"), autocommit=True
+    ) as conn:
         conn.execute(f'DROP ROLE IF EXISTS "{role}"')
         conn.execute(f'CREATE ROLE "{role}"')
     engine = sqla.create(sqla.derive_spec("orders", settings_dict, "postgresql", is_async=is_async))
-    query = text(
-        "SELECT current_user, current_setting('transaction_isolation'), current_setting('application_name')"
-    )
+    query = text("SELECT current_user, current_setting('transaction_isolation'), current_setting('application_name')")
 
     def check(conn: Any) -> tuple[Any, ...]:
         dbapi = conn.connection.dbapi_connection
@@ -606,6 +610,7 @@ def test_postgresql_connections_get_the_password_role_and_options(postgres_url, 
                     assert check(conn) == expected
             engine.dispose()
     finally:
-        with psycopg.connect(**admin.url.translate_connect_args(username="user", database="dbname"),
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            **admin.url.translate_connect_args(username="user", database="dbname"), autocommit=True
+        ) as conn:
             conn.execute(f'DROP ROLE IF EXISTS "{role}"')

@@ -39,6 +39,7 @@ sentry_sdk.flush()
 print(json.dumps({"raised": raised, "events": events}))
 """
 
+
 @pytest.mark.parametrize(
     ("variable", "url"),
     [

@@ -40,8 +40,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connections
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from django_appdb import sqla
 from django_appdb.databases import plan, state
@@ -64,15 +63,28 @@ PROPERTY = settings(
 
 # Characters that break URLs, then anything printable or not (no lone surrogates: they cannot be encoded).
 SPECIAL = "@:/#%?&=[]!$'()*+,;~ \"\\\t\n"
-chunk = st.text(
-    alphabet=st.one_of(st.sampled_from(SPECIAL), st.characters(exclude_categories=("Cs",))), max_size=6
-)
+chunk = st.text(alphabet=st.one_of(st.sampled_from(SPECIAL), st.characters(exclude_categories=("Cs",))), max_size=6)
 digits = st.text(alphabet="0123456789", min_size=4, max_size=4)
 passwords = st.builds(lambda a, m1, b, m2, c: f"{a}PWMK{m1}{b}KMWP{m2}{c}", chunk, digits, chunk, digits, chunk)
 lower = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=8)
 schemes = st.sampled_from(
-    ["postgres", "postgresql", "pgsql", "postgis", "redshift", "cockroach", "timescale", "mysql", "mysql2",
-     "sqlite", "oracle", "mssql", "postgresx", "http", ""]
+    [
+        "postgres",
+        "postgresql",
+        "pgsql",
+        "postgis",
+        "redshift",
+        "cockroach",
+        "timescale",
+        "mysql",
+        "mysql2",
+        "sqlite",
+        "oracle",
+        "mssql",
+        "postgresx",
+        "http",
+        "",
+    ]
 )
 hosts = st.sampled_from(["db.internal", "127.0.0.1", "h", "[::1]", "db-1.example.com", ""])
 ports = st.one_of(st.none(), st.integers(1, 65535).map(str), st.sampled_from(["x", "99999999", "-1", "", "1:2"]))
@@ -156,8 +168,12 @@ def check_one(url: str, password: str, app: SimpleNamespace, environ: dict[str, 
         return "error"
     record = result.records[LABEL]
     shown = [
-        repr(record), record.masked_url, repr(result), repr(declare(app, environ)),
-        mask_url(settings_to_url(record.settings)), listing_output(record),
+        repr(record),
+        record.masked_url,
+        repr(result),
+        repr(declare(app, environ)),
+        mask_url(settings_to_url(record.settings)),
+        listing_output(record),
     ]
     if record.alias != "default":
         shown.append(engine_output(record))

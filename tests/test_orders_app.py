@@ -1,5 +1,4 @@
-"""The test project's orders view and ``orders`` command, both working through repositories.
-"""
+"""The test project's orders view and ``orders`` command, both working through repositories."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ from django.urls import reverse
 from orders.models import Order, OrderLine
 
 db = pytest.mark.django_db(databases=["default", "inventory", "orders"], transaction=True)
-
 
 
 def run(*args: str) -> str:

@@ -12,8 +12,14 @@ from django_appdb.testguard import colliding_test_databases
 def databases(tmp_path):
     return {
         "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "default.db")},
-        "reporting": {"ENGINE": "django.db.backends.postgresql", "NAME": "reports", "HOST": "db.internal",
-                      "PORT": "5432", "USER": "ro", "PASSWORD": "s3cret"},
+        "reporting": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "reports",
+            "HOST": "db.internal",
+            "PORT": "5432",
+            "USER": "ro",
+            "PASSWORD": "s3cret",
+        },
     }
 
 
@@ -44,16 +50,20 @@ def test_url_equal_to_default_uses_default_alias(make_app, databases, tmp_path):
 
 def test_apps_sharing_a_url_share_one_alias(make_app, databases):
     url = "postgres://app:pw@db.internal/shop"
-    result = plan([make_app("orders"), make_app("billing")], databases,
-                  environ={"ORDERS_DATABASE_URL": url, "BILLING_DATABASE_URL": url})
+    result = plan(
+        [make_app("orders"), make_app("billing")],
+        databases,
+        environ={"ORDERS_DATABASE_URL": url, "BILLING_DATABASE_URL": url},
+    )
     assert aliases(result) == {"orders": "orders", "billing": "orders"}
     assert list(result.new_databases) == ["orders"]
 
 
 def test_settings_alias_for_the_same_database_is_reused(make_app, databases):
     # Same server, port spelled out in one and implied in the other.
-    result = plan([make_app("stats")], databases,
-                  environ={"STATS_DATABASE_URL": "postgres://ro:s3cret@DB.internal:5432/reports"})
+    result = plan(
+        [make_app("stats")], databases, environ={"STATS_DATABASE_URL": "postgres://ro:s3cret@DB.internal:5432/reports"}
+    )
     assert aliases(result) == {"stats": "reporting"}
     assert result.new_databases == {}
 
@@ -114,8 +124,7 @@ class TestMerge:
         declared = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "d.db")}}
         handler = ConnectionHandler(declared)
         live = merge({"x": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "x.db")}}, handler, declared)
-        assert live["x"]["TEST"] == {"CHARSET": None, "COLLATION": None, "MIGRATE": True, "MIRROR": None,
-                                     "NAME": None}
+        assert live["x"]["TEST"] == {"CHARSET": None, "COLLATION": None, "MIGRATE": True, "MIRROR": None, "NAME": None}
         assert live["x"]["ATOMIC_REQUESTS"] is False
         assert live["x"]["AUTOCOMMIT"] is True
         assert handler["x"].settings_dict["NAME"] == str(tmp_path / "x.db")
@@ -127,8 +136,7 @@ class TestMerge:
         handler._settings = {"default": dict(declared["default"])}
         assert list(handler) == ["default"]  # settings now cached, and a different dict from ``declared``
         handler.all()
-        merge({"late": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "late.db")}}, handler,
-              declared)
+        merge({"late": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "late.db")}}, handler, declared)
         assert "late" in handler.settings and "late" in declared
         assert handler["late"].settings_dict["TEST"]["MIGRATE"] is True
         assert declared["late"] is not handler.settings["late"]
@@ -180,18 +188,31 @@ class TestSameDatabaseRule:
     @pytest.fixture
     def pg(self):
         return {
-            "default": {"ENGINE": "django.db.backends.postgresql", "NAME": "main", "HOST": "127.0.0.1",
-                        "PORT": "5432", "USER": "app", "PASSWORD": "pw", "OPTIONS": {}},
+            "default": {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": "main",
+                "HOST": "127.0.0.1",
+                "PORT": "5432",
+                "USER": "app",
+                "PASSWORD": "pw",
+                "OPTIONS": {},
+            },
         }
 
     @pytest.mark.parametrize(
         "query",
-        ["currentSchema=ledger", "options=-c%20search_path%3Dledger", "host=127.0.0.1&port=5611", "hostaddr=127.0.0.2",
-         "dbname=other"],
+        [
+            "currentSchema=ledger",
+            "options=-c%20search_path%3Dledger",
+            "host=127.0.0.1&port=5611",
+            "hostaddr=127.0.0.2",
+            "dbname=other",
+        ],
     )
     def test_an_option_selecting_the_server_database_or_schema_gets_its_own_alias(self, make_app, pg, query):
-        result = plan([make_app("ledger")], pg,
-                      environ={"LEDGER_DATABASE_URL": f"postgres://app:pw@127.0.0.1:5432/main?{query}"})
+        result = plan(
+            [make_app("ledger")], pg, environ={"LEDGER_DATABASE_URL": f"postgres://app:pw@127.0.0.1:5432/main?{query}"}
+        )
         assert aliases(result) == {"ledger": "ledger"}
         assert result.new_databases["ledger"]["OPTIONS"]
 
@@ -203,8 +224,11 @@ class TestSameDatabaseRule:
 
     def test_the_same_database_with_the_same_options_shares_the_alias(self, make_app, pg):
         pg["default"]["OPTIONS"] = {"sslmode": "require"}
-        result = plan([make_app("ledger")], pg,
-                      environ={"LEDGER_DATABASE_URL": "postgres://app:pw@127.0.0.1/main?sslmode=require"})
+        result = plan(
+            [make_app("ledger")],
+            pg,
+            environ={"LEDGER_DATABASE_URL": "postgres://app:pw@127.0.0.1/main?sslmode=require"},
+        )
         assert aliases(result) == {"ledger": "default"}
 
     @pytest.mark.parametrize(
@@ -213,8 +237,11 @@ class TestSameDatabaseRule:
             ("postgres://app:pw@127.0.0.1/main?sslmode=require", "", "OPTIONS['sslmode']"),
             ("postgres://app:other@127.0.0.1/main", "", "PASSWORD"),
             ("postgres://app:pw@127.0.0.1/main", "CONN_MAX_AGE = 60\n", "CONN_MAX_AGE"),
-            ("postgres://app:pw@127.0.0.1/main", "DATABASE_OPTIONS = {'connect_timeout': 3}\n",
-             "OPTIONS['connect_timeout']"),
+            (
+                "postgres://app:pw@127.0.0.1/main",
+                "DATABASE_OPTIONS = {'connect_timeout': 3}\n",
+                "OPTIONS['connect_timeout']",
+            ),
             ("postgres://app:pw@127.0.0.1/main", "DATABASE_TEST = {'NAME': 'test_x'}\n", "TEST"),
         ],
     )
@@ -228,8 +255,9 @@ class TestSameDatabaseRule:
         assert ":pw@" not in message and "other" not in message
 
     def test_a_database_alias_of_its_own_keeps_the_options(self, make_app, pg):
-        app = make_app("ledger", "DATABASE_URL = 'postgres://app:pw@127.0.0.1/main?sslmode=require'\n"
-                                 "DATABASE_ALIAS = 'ledger'\n")
+        app = make_app(
+            "ledger", "DATABASE_URL = 'postgres://app:pw@127.0.0.1/main?sslmode=require'\nDATABASE_ALIAS = 'ledger'\n"
+        )
         result = plan([app], pg, environ={})
         assert aliases(result) == {"ledger": "ledger"}
         assert result.new_databases["ledger"]["OPTIONS"] == {"sslmode": "require"}
@@ -244,8 +272,13 @@ class TestConnectionSettings:
         'SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": 2}\nDATABASE_OPTIONS = {"timeout": 9}\n'
     )
     DECLARED = {
-        "ATOMIC_REQUESTS": True, "AUTOCOMMIT": False, "DISABLE_SERVER_SIDE_CURSORS": True,
-        "TIME_ZONE": "Europe/Paris", "CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True, "TEST": {"NAME": "test_ledger"},
+        "ATOMIC_REQUESTS": True,
+        "AUTOCOMMIT": False,
+        "DISABLE_SERVER_SIDE_CURSORS": True,
+        "TIME_ZONE": "Europe/Paris",
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"NAME": "test_ledger"},
     }
 
     def test_database_py_sets_every_connection_setting(self, make_app, databases, tmp_path):
@@ -270,8 +303,11 @@ class TestConnectionSettings:
     @pytest.mark.parametrize("atomic", [True, False])
     def test_app_aliases_inherit_atomic_requests_from_default(self, make_app, databases, tmp_path, atomic):
         databases["default"]["ATOMIC_REQUESTS"] = atomic
-        result = plan([make_app("a", f'DATABASE_URL = "sqlite:///{tmp_path}/a.db"\n'), make_app("b")], databases,
-                      environ={"B_DATABASE_URL": "postgres://u@h/b"})
+        result = plan(
+            [make_app("a", f'DATABASE_URL = "sqlite:///{tmp_path}/a.db"\n'), make_app("b")],
+            databases,
+            environ={"B_DATABASE_URL": "postgres://u@h/b"},
+        )
         assert result.new_databases["a"]["ATOMIC_REQUESTS"] is atomic
         assert result.new_databases["b"]["ATOMIC_REQUESTS"] is atomic
 
@@ -312,8 +348,11 @@ class TestSilentlyAcceptedBefore:
         assert "12?service" not in str(info.value)
 
     def test_an_at_sign_in_the_query_after_credentials_is_fine(self, make_app, databases):
-        result = plan([make_app("a")], databases,
-                      environ={"A_DATABASE_URL": "postgres://u:pw@127.0.0.1/db?application_name=me@work"})
+        result = plan(
+            [make_app("a")],
+            databases,
+            environ={"A_DATABASE_URL": "postgres://u:pw@127.0.0.1/db?application_name=me@work"},
+        )
         assert result.new_databases["a"]["OPTIONS"] == {"application_name": "me@work"}
 
 
@@ -330,8 +369,10 @@ class TestTestDatabaseNames:
 
     def test_a_test_name_that_is_another_alias_real_database_is_found(self, make_app, databases, tmp_path):
         other = make_app("b", f'DATABASE_URL = "sqlite:///{tmp_path}/b.sqlite3"\n')
-        app = make_app("a", f'DATABASE_URL = "sqlite:///{tmp_path}/a.sqlite3"\n'
-                            f'DATABASE_TEST = {{"NAME": "{tmp_path}/b.sqlite3"}}\n')
+        app = make_app(
+            "a",
+            f'DATABASE_URL = "sqlite:///{tmp_path}/a.sqlite3"\nDATABASE_TEST = {{"NAME": "{tmp_path}/b.sqlite3"}}\n',
+        )
         new = plan([app, other], databases, environ={}).new_databases
         assert colliding_test_databases({**databases, **new}) == [("a", f"{tmp_path}/b.sqlite3", "b")]
 
@@ -345,8 +386,11 @@ class TestTestDatabaseNames:
         assert colliding_test_databases({**databases, **new}) == []
 
     def test_a_test_name_of_its_own_is_fine(self, make_app, databases, tmp_path):
-        app = make_app("a", f'DATABASE_URL = "sqlite:///{tmp_path}/real.sqlite3"\n'
-                            f'DATABASE_TEST = {{"NAME": "{tmp_path}/test_real.sqlite3"}}\n')
+        app = make_app(
+            "a",
+            f'DATABASE_URL = "sqlite:///{tmp_path}/real.sqlite3"\n'
+            f'DATABASE_TEST = {{"NAME": "{tmp_path}/test_real.sqlite3"}}\n',
+        )
         new = plan([app], databases, environ={}).new_databases
         assert new["a"]["TEST"] == {"NAME": f"{tmp_path}/test_real.sqlite3"}
         assert colliding_test_databases({**databases, **new}) == []

@@ -30,8 +30,11 @@ def test_each_apps_tables_and_rows_land_in_its_own_postgres_database(tmp_path, p
 
     import psycopg
 
-    for key, table in [("ORDERS_DATABASE_URL", "orders_order"), ("INVENTORY_DATABASE_URL", "inventory_warehouse"),
-                       ("DATABASE_URL", "catalog_product")]:
+    for key, table in [
+        ("ORDERS_DATABASE_URL", "orders_order"),
+        ("INVENTORY_DATABASE_URL", "inventory_warehouse"),
+        ("DATABASE_URL", "catalog_product"),
+    ]:
         with psycopg.connect(pg_env[key]) as conn:
             assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 1, key
 

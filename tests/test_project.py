@@ -21,8 +21,14 @@ OWN_TABLES = {
     "catalog": {"catalog_category", "catalog_product", "catalog_tag", "catalog_product_tags"},
     "inventory": {"inventory_warehouse", "inventory_stockitem"},
     "orders": {"orders_order", "orders_orderline"},
-    "contrib": {"auth_user", "auth_permission", "auth_group", "django_content_type", "django_session",
-                "django_admin_log"},
+    "contrib": {
+        "auth_user",
+        "auth_permission",
+        "auth_group",
+        "django_content_type",
+        "django_session",
+        "django_admin_log",
+    },
 }
 
 
@@ -78,8 +84,11 @@ def test_demo_command_puts_rows_in_each_apps_file(tmp_path, files):
     from contextlib import closing
 
     counts = {}
-    for name, table in [("orders", "orders_order"), ("inventory", "inventory_warehouse"), ("default",
-                                                                                          "catalog_product")]:
+    for name, table in [
+        ("orders", "orders_order"),
+        ("inventory", "inventory_warehouse"),
+        ("default", "catalog_product"),
+    ]:
         with closing(sqlite3.connect(tmp_path / f"{name}.sqlite3")) as conn:
             counts[name] = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     assert counts == {"orders": 1, "inventory": 1, "default": 1}
@@ -218,5 +227,10 @@ def subprocess_dbshell(tmp_path, files):
 
     return subprocess.run(
         [sys.executable, str(ROOT / "testproject" / "manage.py"), "dbshell", "--database=inventory"],
-        input=".tables\n", cwd=tmp_path, env=child_env(**files), capture_output=True, text=True, timeout=60,
+        input=".tables\n",
+        cwd=tmp_path,
+        env=child_env(**files),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )

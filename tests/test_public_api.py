@@ -38,6 +38,25 @@ def test_all_is_pinned():
     assert set(django_appdb.__all__) == EXPECTED
 
 
+def test_the_type_checking_imports_match_the_single_list():
+    """Type checkers read the imports under TYPE_CHECKING: each must be the name and module _EXPORTS gives."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(django_appdb))
+    block = next(
+        node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+    )
+    imported = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.level == 1, ast.dump(node)
+        for alias in node.names:
+            assert alias.asname == alias.name, f"{alias.name} must be re-exported as itself"
+            imported[alias.name] = node.module
+    assert imported == django_appdb._EXPORTS
+    assert django_appdb.__all__ == sorted(django_appdb._EXPORTS)
+
+
 def test_every_name_in_all_resolves():
     for name in django_appdb.__all__:
         assert getattr(django_appdb, name) is not None, name

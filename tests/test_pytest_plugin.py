@@ -80,11 +80,10 @@ def test_importing_the_plugin_imports_neither_django_nor_sqlalchemy():
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'django', 'sqlalchemy', 'pytest_django'}))\n"
         "print(sorted(name for name in dir(plugin) if name.startswith('appdb_')))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True,
-                            timeout=60, check=True)
-    assert result.stdout.splitlines() == [
-        "[]", "['appdb_async_session', 'appdb_django_session', 'appdb_session']"
-    ]
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.splitlines() == ["[]", "['appdb_async_session', 'appdb_django_session', 'appdb_session']"]
 
 
 @pytest.mark.parametrize("pytest_django", ["enabled", "disabled"])
@@ -100,7 +99,7 @@ def test_a_project_without_django_is_unaffected(pytester, run_child, pytest_djan
 
 
 # The tests run in this order; each checks what the previous ones left behind.
-ACROSS_TESTS = '''
+ACROSS_TESTS = """
 import pytest
 from sqlalchemy import func, insert, select
 
@@ -180,7 +179,7 @@ async def test_6_leave_an_async_session_open(appdb_async_session, label):
 def test_7_it_was_rolled_back_and_closed(appdb_session, label):
     assert not LEFT[label].in_transaction()
     assert count(appdb_session(label), label) == 0
-'''
+"""
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

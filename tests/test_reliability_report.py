@@ -24,16 +24,24 @@ def good_tests(**changes) -> SuiteFigures:
 def good_results() -> list[Result]:
     counts = [Count("ledger", "db_ledger", 10, 10, 0, 0, 0), Count("notes", "db_default", 5, 5, 0, 0, 0)]
     return [
-        Result("load", counts=list(counts), facts={"threads": 8, "tasks": 200, "checked_out": 0,
-                                                     "idle_in_transaction": 0}),
+        Result(
+            "load", counts=list(counts), facts={"threads": 8, "tasks": 200, "checked_out": 0, "idle_in_transaction": 0}
+        ),
         Result("termination", counts=list(counts), facts={"terminated": 3, "failed_after": 0}),
         Result("outage", counts=list(counts), facts={"check_named": ["audit"]}),
     ]
 
 
 def render_with(tests: SuiteFigures, results: list[Result]) -> str:
-    return render(tests=tests, results=results, bad=run.verdicts(tests, results), machine={"Python": "3"},
-                  command="python -m reliability", date="2026-01-01", seconds=1)
+    return render(
+        tests=tests,
+        results=results,
+        bad=run.verdicts(tests, results),
+        machine={"Python": "3"},
+        command="python -m reliability",
+        date="2026-01-01",
+        seconds=1,
+    )
 
 
 def test_good_figures_give_no_verdict_and_a_green_summary():

@@ -1,5 +1,4 @@
-"""AppRepository and AsyncAppRepository: patterns, transactions and the database guard.
-"""
+"""AppRepository and AsyncAppRepository: patterns, transactions and the database guard."""
 
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ from tests.zoo import define_zoo, sample_values
 
 ALL = ["default", "inventory", "orders"]
 db = pytest.mark.django_db(databases=ALL, transaction=True)
-
 
 
 class Orders(AppRepository):
@@ -105,9 +103,7 @@ def test_get_list_count_update_delete_read_what_django_wrote():
 @db
 def test_add_many_applies_defaults_to_every_row():
     assert Orders().add_many([]) == 0
-    count = Orders().add_many(
-        [{"number": f"M-{i}", "customer_email": f"m{i}@example.com"} for i in range(3)]
-    )
+    count = Orders().add_many([{"number": f"M-{i}", "customer_email": f"m{i}@example.com"} for i in range(3)])
     assert count == 3
     assert sorted(Order.objects.values_list("number", "paid")) == [("M-0", False), ("M-1", False), ("M-2", False)]
     assert Order.objects.filter(placed_at__isnull=False).count() == 3
@@ -400,7 +396,6 @@ def test_sync_and_async_sessions_are_not_mixed_up():
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from django_appdb.engines import get_async_engine, get_engine
-
 
     async def mixed_up() -> None:
         with pytest.raises(TypeError, match="use an AsyncAppRepository"):

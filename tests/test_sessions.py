@@ -72,8 +72,13 @@ class CategoryRow(Base):
 def new_row(label: str, key: str) -> Any:
     if label == "inventory":
         return WarehouseRow(code=key, name=f"Warehouse {key}")
-    return OrderRow(number=key, customer_email="ada@example.com", placed_at=datetime.now(timezone.utc), paid=False,
-                    total=Decimal("12.50"))
+    return OrderRow(
+        number=key,
+        customer_email="ada@example.com",
+        placed_at=datetime.now(timezone.utc),
+        paid=False,
+        total=Decimal("12.50"),
+    )
 
 
 def orm_create(label: str, key: str) -> None:
@@ -356,10 +361,12 @@ def test_foreign_keys_are_enforced_for_sqlalchemy_writes_on_sqlite():
     # SQLite connections get PRAGMA foreign_keys = ON, as Django's do; Django
     # declares the constraint deferred, so the commit is what fails.
     with pytest.raises(IntegrityError), get_sync_app_session("inventory") as session:
-        session.execute(text(
-            "INSERT INTO inventory_stockitem (id, warehouse_id, sku, quantity, attributes, updated_at) "
-            "VALUES ('00000000000000000000000000000001', 999, 'X', 1, '{}', '2024-01-01 00:00:00')"
-        ))
+        session.execute(
+            text(
+                "INSERT INTO inventory_stockitem (id, warehouse_id, sku, quantity, attributes, updated_at) "
+                "VALUES ('00000000000000000000000000000001', 999, 'X', 1, '{}', '2024-01-01 00:00:00')"
+            )
+        )
     assert not Warehouse.objects.exists()
 
 
@@ -374,8 +381,9 @@ _SQLALCHEMY_2_0 = tuple(int(part) for part in sqlalchemy.__version__.split(".")[
 @pytest.mark.parametrize("label", LABELS)
 def test_cancelling_a_thousand_tasks_anywhere_leaves_no_connection_checked_out(label, request):
     if _SQLALCHEMY_2_0 and connections[label].vendor == "sqlite":
-        request.applymarker(pytest.mark.xfail(reason="SQLAlchemy 2.0: an aiosqlite connection may stay checked out",
-                                              strict=False))
+        request.applymarker(
+            pytest.mark.xfail(reason="SQLAlchemy 2.0: an aiosqlite connection may stay checked out", strict=False)
+        )
     import random
 
     chance = random.Random(20261201)
@@ -417,8 +425,11 @@ def test_cancelling_a_thousand_tasks_anywhere_leaves_no_connection_checked_out(l
                 break
             await asyncio.sleep(0.01)
         cancelled = sum(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
-        others = [outcome for outcome in outcomes if isinstance(outcome, BaseException)
-                  and not isinstance(outcome, asyncio.CancelledError)]
+        others = [
+            outcome
+            for outcome in outcomes
+            if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError)
+        ]
         return get_async_engine(label).sync_engine.pool.checkedout(), cancelled, others
 
     checked_out, cancelled, others = asyncio.run(main())

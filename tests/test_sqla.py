@@ -42,7 +42,11 @@ def test_postgresql_url_is_built_from_fields_with_any_password(is_async):
     url = spec.url
     assert url.drivername == "postgresql+psycopg"
     assert (url.username, url.password, url.host, url.port, url.database) == (
-        "app", PASSWORD, "db.internal", 6543, "shop"
+        "app",
+        PASSWORD,
+        "db.internal",
+        6543,
+        "shop",
     )
     assert PASSWORD not in repr(url) and PASSWORD not in str(url) and PASSWORD not in repr(spec)
     # The rendered URL round-trips through SQLAlchemy's own parser.
@@ -121,8 +125,9 @@ def test_health_checks_and_max_age_map_to_pool_options():
 )
 def test_sqlite_file_path_is_kept_verbatim(is_async, driver, tmp_path):
     path = tmp_path / "db #1.sqlite3"
-    spec = derive(settings("django.db.backends.sqlite3", NAME=path, OPTIONS={"timeout": 20}), "sqlite",
-                  is_async=is_async)
+    spec = derive(
+        settings("django.db.backends.sqlite3", NAME=path, OPTIONS={"timeout": 20}), "sqlite", is_async=is_async
+    )
     assert spec.url.drivername == driver
     assert spec.url.database == str(path)
     assert spec.url.query == {"uri": "true"}
@@ -205,25 +210,43 @@ def test_sqlite_needs_a_name():
 def test_mysql_mapping():
     importer = lambda module: None  # noqa: E731 - mysqlclient is not installable here
     spec = sqla.derive_spec(
-        "shop", settings("django.db.backends.mysql", HOST="/run/mysqld/mysqld.sock",
-                         OPTIONS={"init_command": "SET sql_mode='STRICT_TRANS_TABLES'", "charset": "utf8"}),
-        "mysql", is_async=False, importer=importer,
+        "shop",
+        settings(
+            "django.db.backends.mysql",
+            HOST="/run/mysqld/mysqld.sock",
+            OPTIONS={"init_command": "SET sql_mode='STRICT_TRANS_TABLES'", "charset": "utf8"},
+        ),
+        "mysql",
+        is_async=False,
+        importer=importer,
     )
     assert spec.url.drivername == "mysql+mysqldb"
     assert spec.url.password == PASSWORD
     assert spec.url.host is None
     assert spec.url.query == {"charset": "utf8"}
-    assert spec.connect_args == {"unix_socket": "/run/mysqld/mysqld.sock",
-                                 "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"}
+    assert spec.connect_args == {
+        "unix_socket": "/run/mysqld/mysqld.sock",
+        "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+    }
     # Django's default isolation level for MySQL.
     assert spec.options["isolation_level"] == "READ COMMITTED"
-    spec = sqla.derive_spec("shop", settings("django.db.backends.mysql", OPTIONS={"isolation_level": None}),
-                            "mysql", is_async=True, importer=importer)
+    spec = sqla.derive_spec(
+        "shop",
+        settings("django.db.backends.mysql", OPTIONS={"isolation_level": None}),
+        "mysql",
+        is_async=True,
+        importer=importer,
+    )
     assert spec.url.drivername == "mysql+aiomysql"
     assert "isolation_level" not in spec.options
     with pytest.raises(ImproperlyConfigured, match="isolation_level"):
-        sqla.derive_spec("shop", settings("django.db.backends.mysql", OPTIONS={"isolation_level": "chaos"}),
-                         "mysql", is_async=False, importer=importer)
+        sqla.derive_spec(
+            "shop",
+            settings("django.db.backends.mysql", OPTIONS={"isolation_level": "chaos"}),
+            "mysql",
+            is_async=False,
+            importer=importer,
+        )
 
 
 def test_async_mysql_falls_back_to_asyncmy():
@@ -307,8 +330,9 @@ def test_options_precedence_derived_then_global_then_app():
 
 @pytest.mark.psycopg
 def test_rejected_engine_options_are_a_clear_error_without_the_password():
-    spec = sqla.apply_options(derive(settings()), {"pool_size": 3, "no_such_option": 1,
-                                                   "connect_args": {"password": PASSWORD}})
+    spec = sqla.apply_options(
+        derive(settings()), {"pool_size": 3, "no_such_option": 1, "connect_args": {"password": PASSWORD}}
+    )
     with pytest.raises(ImproperlyConfigured) as excinfo:
         sqla.create(spec)
     message = str(excinfo.value)

@@ -32,9 +32,9 @@ from sqlalchemy import (
     String,
     Text,
     Time,
+    UniqueConstraint as SAUnique,
     Uuid,
 )
-from sqlalchemy import UniqueConstraint as SAUnique
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 
@@ -127,7 +127,7 @@ def test_threads_building_at_once_share_one_complete_table_per_model():
         barrier.wait()
         # Each thread sees the models in another order, and checks every
         # table it gets is complete, foreign keys included.
-        order = every[threading.get_ident() % len(every):] + every[: threading.get_ident() % len(every)]
+        order = every[threading.get_ident() % len(every) :] + every[: threading.get_ident() % len(every)]
         return [(model, table_for(model), len(table_for(model).foreign_keys)) for model in order]
 
     with ThreadPoolExecutor(16) as pool:

@@ -135,8 +135,12 @@ def test_a_test_database_named_after_a_real_one_is_refused_before_anything_is_de
 ):
     path = tmp_path / "real.sqlite3"
     sqlite_file(path)
-    alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "other.sqlite3"),
-                      TEST={"NAME": str(tmp_path / "." / "real.sqlite3")})
+    alias = add_alias(
+        "scratch",
+        ENGINE="django.db.backends.sqlite3",
+        NAME=str(tmp_path / "other.sqlite3"),
+        TEST={"NAME": str(tmp_path / "." / "real.sqlite3")},
+    )
     real("real", {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path)})
     with django_db_blocker.unblock(), pytest.raises(SetupRefusedError) as caught:
         connections[alias].creation.create_test_db(verbosity=0, autoclobber=True, **NO_SERIALIZE)
@@ -147,11 +151,13 @@ def test_a_test_database_named_after_a_real_one_is_refused_before_anything_is_de
     assert connections[alias].settings_dict["NAME"] == str(tmp_path / "other.sqlite3")
 
 
-def test_failing_checks_stop_the_set_up_before_anything_is_created(
-    add_alias, monkeypatch, tmp_path, django_db_blocker
-):
-    alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "real.sqlite3"),
-                      TEST={"NAME": str(tmp_path / "test.sqlite3")})
+def test_failing_checks_stop_the_set_up_before_anything_is_created(add_alias, monkeypatch, tmp_path, django_db_blocker):
+    alias = add_alias(
+        "scratch",
+        ENGINE="django.db.backends.sqlite3",
+        NAME=str(tmp_path / "real.sqlite3"),
+        TEST={"NAME": str(tmp_path / "test.sqlite3")},
+    )
     found = [Error("a relation crosses databases", hint="move both", id="django_appdb.E003")]
     monkeypatch.setattr(testguard, "serious_check_messages", lambda: found)
     with django_db_blocker.unblock(), pytest.raises(SetupRefusedError) as caught:
@@ -161,15 +167,21 @@ def test_failing_checks_stop_the_set_up_before_anything_is_created(
     assert not (tmp_path / "test.sqlite3").exists()
 
 
-def test_a_set_up_that_fails_drops_the_test_databases_it_created(
-    add_alias, monkeypatch, tmp_path, django_db_blocker
-):
+def test_a_set_up_that_fails_drops_the_test_databases_it_created(add_alias, monkeypatch, tmp_path, django_db_blocker):
     # This run's own test databases are not part of this set-up.
     monkeypatch.setattr(testguard, "_created", [])
-    first = add_alias("scratch1", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "one.sqlite3"),
-                      TEST={"NAME": str(tmp_path / "test_one.sqlite3"), "MIGRATE": False})
-    second = add_alias("scratch2", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "two.sqlite3"),
-                       TEST={"NAME": str(tmp_path / "test_two.sqlite3"), "MIGRATE": False})
+    first = add_alias(
+        "scratch1",
+        ENGINE="django.db.backends.sqlite3",
+        NAME=str(tmp_path / "one.sqlite3"),
+        TEST={"NAME": str(tmp_path / "test_one.sqlite3"), "MIGRATE": False},
+    )
+    second = add_alias(
+        "scratch2",
+        ENGINE="django.db.backends.sqlite3",
+        NAME=str(tmp_path / "two.sqlite3"),
+        TEST={"NAME": str(tmp_path / "test_two.sqlite3"), "MIGRATE": False},
+    )
     with django_db_blocker.unblock():
         connections[first].creation.create_test_db(verbosity=0, autoclobber=True, **NO_SERIALIZE)
         assert (tmp_path / "test_one.sqlite3").exists()
@@ -207,8 +219,11 @@ def test_a_real_database_is_never_destroyed_as_a_test_database(add_alias, real, 
 def test_the_system_check_names_the_alias_and_the_fix(monkeypatch, tmp_path):
     databases = {
         "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "d.sqlite3"), "TEST": {}},
-        "ledger": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "l.sqlite3"),
-                   "TEST": {"NAME": str(tmp_path / "d.sqlite3")}},
+        "ledger": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(tmp_path / "l.sqlite3"),
+            "TEST": {"NAME": str(tmp_path / "d.sqlite3")},
+        },
     }
     monkeypatch.setattr(testguard, "_real_settings", databases)
     messages = checks.check_test_database_names()
@@ -237,14 +252,19 @@ def run_tests(arguments: list[str], tmp_path: Path, **env: str) -> tuple[int, st
     own = {
         "DJANGO_SETTINGS_MODULE": "testproject.settings",
         "APPDB_TEST_POSTGRES_URL": "",
-        **{f"{label.upper()}_DATABASE_URL" if label != "default" else "DATABASE_URL":
-           f"sqlite:///{tmp_path / f'{label}.sqlite3'}" for label in ("default", "orders", "notes")},
+        **{
+            f"{label.upper()}_DATABASE_URL"
+            if label != "default"
+            else "DATABASE_URL": f"sqlite:///{tmp_path / f'{label}.sqlite3'}"
+            for label in ("default", "orders", "notes")
+        },
     }
     command = [sys.executable, *arguments]
     if command[1] == "manage.py":
         command[1] = str(TESTPROJECT / "manage.py")
-    result = subprocess.run(command, cwd=TESTPROJECT, env=child_env(**{**own, **env}), capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        command, cwd=TESTPROJECT, env=child_env(**{**own, **env}), capture_output=True, text=True, timeout=600
+    )
     return result.returncode, result.stdout + result.stderr
 
 
@@ -252,8 +272,10 @@ def run_tests(arguments: list[str], tmp_path: Path, **env: str) -> tuple[int, st
 @pytest.mark.parametrize("runner", ["manage.py test", "pytest"])
 def test_the_setting_restores_djangos_default(runner, tmp_path):
     (tmp_path / "no_widening.py").write_text(NO_WIDENING)
-    env = {"NOTES_DATABASE_URL": f"sqlite:///{tmp_path / 'notes.sqlite3'}",
-           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), str(TESTPROJECT)])}
+    env = {
+        "NOTES_DATABASE_URL": f"sqlite:///{tmp_path / 'notes.sqlite3'}",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), str(TESTPROJECT)]),
+    }
     arguments = ["manage.py", "test", "--noinput", "notes"] if runner == "manage.py test" else ["-m", "pytest", "notes"]
     widened, output = run_tests(arguments, tmp_path, **env)
     assert widened == 0, output
@@ -275,8 +297,13 @@ def test_a_cross_database_relation_stops_the_run_before_any_test_database(runner
     }[runner]
     with postgres_databases(postgres_url) as create:
         urls = {name: create(name) for name in ("default", "auth", "orders")}
-        returncode, output = run_tests(arguments, tmp_path, DATABASE_URL=urls["default"],
-                                       AUTH_DATABASE_URL=urls["auth"], ORDERS_DATABASE_URL=urls["orders"])
+        returncode, output = run_tests(
+            arguments,
+            tmp_path,
+            DATABASE_URL=urls["default"],
+            AUTH_DATABASE_URL=urls["auth"],
+            ORDERS_DATABASE_URL=urls["orders"],
+        )
         assert returncode != 0
         assert "django_appdb: the test databases were not set up" in output, output
         assert "admin.LogEntry.user: (django_appdb.E003)" in output
@@ -289,8 +316,11 @@ def test_a_cross_database_relation_stops_the_run_before_any_test_database(runner
 
         with psycopg.connect(urls["default"]) as conn:
             names = [row[0] for row in conn.execute("SELECT datname FROM pg_database")]
-        assert not [name for name in names if name.startswith("test_") and any(
-            url.rsplit("/", 1)[1] in name for url in urls.values())], names
+        assert not [
+            name
+            for name in names
+            if name.startswith("test_") and any(url.rsplit("/", 1)[1] in name for url in urls.values())
+        ], names
 
 
 @pytest.mark.subprocess
@@ -313,6 +343,7 @@ def test_keeping_the_test_databases_still_works(runner, postgres_url, tmp_path):
 
         name = env["NOTES_DATABASE_URL"].rsplit("/", 1)[1]
         with psycopg.connect(env["NOTES_DATABASE_URL"]) as conn:
-            kept = [row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname = %s",
-                                                   [f"test_{name}"])]
+            kept = [
+                row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname = %s", [f"test_{name}"])
+            ]
         assert kept == [f"test_{name}"]  # kept, as asked; postgres_databases drops it

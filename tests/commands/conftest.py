@@ -29,8 +29,11 @@ MANAGE = ROOT / "testproject" / "manage.py"
 
 def project_env(*extra_paths: Path, settings: str = "testproject.settings", **variables: str) -> dict[str, str]:
     """Return an environment for ``manage.py``: this checkout first on the path, no inherited database URL."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.endswith("DATABASE_URL") and key != "DJANGO_SETTINGS_MODULE"}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.endswith("DATABASE_URL") and key != "DJANGO_SETTINGS_MODULE"
+    }
     env["PYTHONPATH"] = os.pathsep.join(str(path) for path in (ROOT, ROOT / "testproject", *extra_paths))
     env["DJANGO_SETTINGS_MODULE"] = settings
     env.update(variables)

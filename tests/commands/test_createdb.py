@@ -79,7 +79,9 @@ def test_postgresql_creates_missing_databases_once(pg_databases, tmp_path):
     )
     dry = json.loads(run_manage(env, "appdb_createdb", "--dry-run", "--json").stdout)
     assert [(row["alias"], row["action"]) for row in dry] == [
-        ("default", "would-create"), ("inventory", "nothing-to-do"), ("orders", "would-create"),
+        ("default", "would-create"),
+        ("inventory", "nothing-to-do"),
+        ("orders", "would-create"),
     ]
     assert not pg_databases.exists(default) and not pg_databases.exists(orders)
 
@@ -152,8 +154,11 @@ def test_mysql_creates_missing_databases_once(sqlite_project, tmp_path):
     )
     env = sqlite_project(tmp_path / "extra", ORDERS_DATABASE_URL=url)
     admin = pymysql.connect(
-        host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or "root"),
-        password=unquote(parts.password or ""), autocommit=True,
+        host=parts.hostname,
+        port=parts.port or 3306,
+        user=unquote(parts.username or "root"),
+        password=unquote(parts.password or ""),
+        autocommit=True,
     )
     try:
         assert "would create database" in run_manage(env, "appdb_createdb", "orders", "--dry-run").stdout

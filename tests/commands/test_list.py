@@ -25,7 +25,9 @@ def test_one_row_per_installed_app_in_installed_apps_order():
     assert [row.label for row in rows] == [config.label for config in apps.get_app_configs()]
     by_label = {row.label: row for row in rows}
     assert (by_label["orders"].alias, by_label["orders"].source, by_label["orders"].source_kind) == (
-        "orders", "ORDERS_DATABASE_URL", "env",
+        "orders",
+        "ORDERS_DATABASE_URL",
+        "env",
     )
     assert (by_label["inventory"].alias, by_label["inventory"].source) == ("inventory", "inventory.database")
     assert (by_label["catalog"].alias, by_label["catalog"].source) == ("default", "default")

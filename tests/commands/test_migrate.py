@@ -255,8 +255,10 @@ def test_an_app_moved_onto_a_database_that_already_records_it_is_reported(sqlite
         conn.execute("DROP TABLE orders_order")
     env = sqlite_project(ORDERS_DATABASE_URL=f"sqlite:///{moved}")
     result = run_manage(env, "check", "--database", "orders", returncode=1)
-    assert "(django_appdb.E006) app 'orders': database alias 'orders' records its migrations as applied, but " \
+    assert (
+        "(django_appdb.E006) app 'orders': database alias 'orders' records its migrations as applied, but "
         "none of its tables exist (orders_order, orders_orderline)" in result.stderr
+    )
     assert "migrate orders zero --fake --database=orders" in result.stderr
     checked = run_manage(env, "appdb_migrate", "--check", returncode=1)
     assert "(django_appdb.E006)" in checked.stderr

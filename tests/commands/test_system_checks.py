@@ -77,7 +77,7 @@ def test_moving_auth_alone_fails_naming_permission_content_type(sqlite_project, 
     assert "admin.LogEntry.content_type: (django_appdb.E003)" in result.stderr
 
 
-SHELF_MODELS = '''
+SHELF_MODELS = """
 from django.db import models
 
 from catalog.models import Product
@@ -103,7 +103,7 @@ class CheapProduct(Product):
 
 class Bundle(Product):
     size = models.PositiveIntegerField()
-'''
+"""
 
 
 @pytest.fixture
@@ -143,9 +143,11 @@ def test_relations_across_databases_are_named_with_their_fields(shelf_project):
     # A proxy is routed with its concrete model, so it needs no report.
     assert "shelf.CheapProduct" not in text
     assert "shelf.Placement.tag: (django_appdb.E003)" in text
-    assert "HINT: Put 'shelf' and 'inventory' on one database: set INVENTORY_DATABASE_URL to the URL of 'shelf' " \
-        "(shelf.database), or set SHELF_DATABASE_URL to the URL of 'inventory' (INVENTORY_DATABASE_URL)." \
+    assert (
+        "HINT: Put 'shelf' and 'inventory' on one database: set INVENTORY_DATABASE_URL to the URL of 'shelf' "
+        "(shelf.database), or set SHELF_DATABASE_URL to the URL of 'inventory' (INVENTORY_DATABASE_URL)."
         in result.stderr
+    )
 
     # `check <app_label>` narrows the relation checks to that app.
     narrowed = run_manage(shelf_project, "check", "catalog")
@@ -291,8 +293,10 @@ def test_the_same_database_under_two_aliases_is_reported(sqlite_project, tmp_pat
     listing = run_manage(env, "appdb_list")
     assert any(line.split()[:2] == ["orders", "orders"] for line in listing.stdout.splitlines())
     result = run_manage(env, "check")
-    assert "?: (django_appdb.W003) database alias 'orders' (apps 'orders') reaches the same database as " \
+    assert (
+        "?: (django_appdb.W003) database alias 'orders' (apps 'orders') reaches the same database as "
         "'default'" in result.stderr
+    )
     # Nothing else, but W004 where the async extra is not installed.
     reported = [line for line in result.stderr.splitlines() if "(django_appdb." in line and "W004" not in line]
     assert len(reported) == 1, result.stderr
@@ -418,12 +422,16 @@ def test_generic_relations_across_databases_are_reported():
 
     (relation,) = list(checks._crossing_fields(Shelf))
     assert relation.id == "django_appdb.E003" and str(relation.obj) == "inventory.Shelf.tags"
-    assert "GenericRelation to orders.Tag crosses databases: inventory.Shelf is on 'inventory', orders.Tag is on " \
+    assert (
+        "GenericRelation to orders.Tag crosses databases: inventory.Shelf is on 'inventory', orders.Tag is on "
         "'orders'." == relation.msg
+    )
     assert list(checks._crossing_fields(Bin)) == []
     by_id = {message.id: message for message in checks._crossing_fields(Tag)}
     # The content type is on default: E003, as for any ForeignKey; the generic key itself: W007.
     assert set(by_id) == {"django_appdb.E003", "django_appdb.W007"}
     warning = by_id["django_appdb.W007"]
-    assert warning.msg.startswith("GenericForeignKey orders.Tag.target can point at any model, but orders.Tag is on "
-                                  "'orders' and other apps' models are on 'default', 'inventory'")
+    assert warning.msg.startswith(
+        "GenericForeignKey orders.Tag.target can point at any model, but orders.Tag is on "
+        "'orders' and other apps' models are on 'default', 'inventory'"
+    )

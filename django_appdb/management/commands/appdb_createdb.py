@@ -22,9 +22,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("app_label", nargs="*", help="Only create the databases of these apps.")
-        parser.add_argument(
-            "--dry-run", action="store_true", help="Only show which databases would be created."
-        )
+        parser.add_argument("--dry-run", action="store_true", help="Only show which databases would be created.")
         parser.add_argument("--json", action="store_true", help="Print a JSON array, one object per alias.")
         parser.add_argument(
             "--timeout",

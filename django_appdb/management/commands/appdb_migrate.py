@@ -40,7 +40,10 @@ class Command(BaseCommand):
             help='Bring the app to the state after this migration; "zero" unapplies all its migrations.',
         )
         parser.add_argument(
-            "--noinput", "--no-input", action="store_false", dest="interactive",
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
             help="Do not prompt for input of any kind.",
         )
         parser.add_argument("--fake", action="store_true", help="Mark migrations as run without running them.")
@@ -51,7 +54,9 @@ class Command(BaseCommand):
             "--plan", action="store_true", help="Show the migration operations per database, and apply nothing."
         )
         parser.add_argument(
-            "--check", action="store_true", dest="check_unapplied",
+            "--check",
+            action="store_true",
+            dest="check_unapplied",
             help="Apply nothing; exit with status 1, naming the databases with unapplied migrations.",
         )
 
