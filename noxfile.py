@@ -126,3 +126,30 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
+
+@nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1])
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package with mypy --strict, against Django's stubs and SQLAlchemy's own annotations."""
+    session.install("-e", ".[dev]", "mypy", "django-stubs")
+    session.run("mypy")
+
+
+@nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1])
+def coverage(session: nox.Session) -> None:
+    """Measure the suite's coverage of the package, child processes included (test runs, commands, workers)."""
+    session.install("-e", ".[dev]", "coverage>=7.10")
+    session.run("coverage", "erase")
+    session.run(
+        "coverage",
+        "run",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        *session.posargs,
+        env={"APPDB_TEST_POSTGRES_URL": os.environ.get("APPDB_TEST_POSTGRES_URL", "")},
+    )
+    session.run("coverage", "combine", "--quiet")
+    session.run("coverage", "report")

@@ -13,7 +13,7 @@ def _configure() -> AppDatabaseConfigError | None:
     from . import databases
 
     try:
-        databases.configure(apps.get_app_configs())
+        databases.configure(list(apps.get_app_configs()))
     except AppDatabaseConfigError as exc:
         return AppDatabaseConfigError(exc.app_label, exc.source, exc.problem, exc.fix)
     return None

@@ -60,7 +60,7 @@ def _app_of(module_name: str) -> str | None:
 
 
 def _entry_points() -> list[Any]:
-    found = []
+    found: list[Any] = []
     for module_name, names in _ENTRY_POINTS.items():
         module = sys.modules.get(module_name)
         if module is not None:

@@ -38,12 +38,12 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import combinations
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import AppConfig, apps
 from django.core.checks import CheckMessage, Error, Tags, Warning as CheckWarning, register
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Field, Model
+from django.db.models import Model
 from django.db.utils import load_backend
 
 from .conf import BOOLEAN_SETTINGS, DEFAULTS, conf, raw as raw_setting
@@ -54,6 +54,12 @@ from .exceptions import AppDatabaseConfigError
 from .routers import AppDatabaseRouter
 from .standalone import describe_error
 from .targets import databases_by_alias
+
+if TYPE_CHECKING:
+    from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
+    from django.db.models import ManyToManyRel
+
+    from .fieldtypes import AnyField
 
 TAG = "django_appdb"
 ROUTER_PATH = f"{AppDatabaseRouter.__module__}.{AppDatabaseRouter.__qualname__}"
@@ -212,7 +218,7 @@ def _crossing_error(model: type[Model], field: Any, related: type[Model], own: s
     )
 
 
-def _generic_fields() -> tuple[type, type] | None:
+def _generic_fields() -> tuple[type[GenericForeignKey], type[GenericRelation]] | None:
     # contenttypes' fields import its models, which exist only when it is installed.
     if not apps.is_installed("django.contrib.contenttypes"):
         return None
@@ -228,7 +234,8 @@ def _crossing_generic_relations(model: type[Model], own: str) -> Iterator[CheckM
     generic_foreign_key, generic_relation = kinds
     for field in model._meta.private_fields:
         if isinstance(field, generic_relation):
-            related = field.related_model
+            # A string while the target model is not loaded yet, whatever the stubs say.
+            related = cast("type[Model] | str | None", field.related_model)
             if isinstance(related, str) or related is None:
                 continue
             other = alias_for(related._meta.app_label)
@@ -252,9 +259,10 @@ def _labels_with_models() -> set[str]:
     return {config.label for config in apps.get_app_configs() if any(True for _ in config.get_models())}
 
 
-def _crossing_many_to_many(model: type[Model], field: Field, own: str) -> Iterator[CheckMessage]:
-    target = field.remote_field.model
-    through = field.remote_field.through
+def _crossing_many_to_many(model: type[Model], field: AnyField, own: str) -> Iterator[CheckMessage]:
+    remote = cast("ManyToManyRel", field.remote_field)
+    target = remote.model
+    through = remote.through
     if isinstance(target, str) or isinstance(through, str) or through is None:
         return
     sides = {model: own, target: alias_for(target._meta.app_label), through: alias_for(through._meta.app_label)}

@@ -77,7 +77,8 @@ class Settings:
     @property
     def DATABASES(self) -> dict[str, dict[str, Any]]:
         """Django's ``DATABASES`` setting (the live dict, not a copy)."""
-        return settings.DATABASES
+        databases: dict[str, dict[str, Any]] = settings.DATABASES
+        return databases
 
     @property
     def DATABASE_ROUTERS(self) -> list[Any]:

@@ -71,7 +71,7 @@ def _duplicate(exc: BaseException) -> bool:
     code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
     if code == "42P04":
         return True
-    args = getattr(cause, "args", ())
+    args: tuple[Any, ...] = getattr(cause, "args", ())
     return bool(args) and args[0] == 1007
 
 

@@ -200,7 +200,7 @@ class _Planner:
                 "*", "settings.DATABASES", "there is no 'default' database.", "Define DATABASES['default']."
             )
         self.databases = databases
-        self.by_identity: dict[tuple[str, ...], str] = {}
+        self.by_identity: dict[tuple[Any, ...], str] = {}
         for alias, settings_dict in databases.items():
             if not (settings_dict.get("TEST") or {}).get("MIRROR"):
                 self.by_identity.setdefault(identity(settings_dict), alias)
@@ -389,7 +389,8 @@ class _State:
         A proxy's rows live in its concrete model's table, so it follows that
         model's app rather than its own.
         """
-        return self.routes.get(model._meta.concrete_model._meta.app_label)
+        concrete = model._meta.concrete_model or model
+        return self.routes.get(concrete._meta.app_label)
 
 
 state = _State()
@@ -407,7 +408,9 @@ def merge(
     new entries. Return the handler's live settings. Opens no connection.
     """
     if handler is None:
-        from django.db import connections as handler
+        from django.db import connections
+
+        handler = connections
     if declared is None:
         declared = conf.DATABASES
     # ``handler.settings`` is a cached_property: once read, entries added to

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import dj_database_url
@@ -278,6 +278,14 @@ def selecting_options(settings_dict: Mapping[str, Any]) -> tuple[tuple[str, str]
         return ()
     keys = SELECTING_OPTIONS.get(_engine_kind(str(settings_dict.get("ENGINE") or "")), ())
     return tuple((key, str(options[key])) for key in keys if options.get(key) not in (None, ""))
+
+
+@overload
+def identity(settings_dict: Mapping[str, Any], *, physical: Literal[False] = False) -> tuple[Any, ...]: ...
+
+
+@overload
+def identity(settings_dict: Mapping[str, Any], *, physical: bool) -> tuple[Any, ...] | None: ...
 
 
 def identity(settings_dict: Mapping[str, Any], *, physical: bool = False) -> tuple[Any, ...] | None:

@@ -380,7 +380,8 @@ class EngineHandler(_BaseEngineHandler[Engine]):
 
     def __getitem__(self, alias: str) -> Engine:
         """Return the engine of ``alias``; raise :class:`EngineDoesNotExist` for an unknown alias."""
-        return self._record(alias).engine
+        engine: Engine = self._record(alias).engine
+        return engine
 
     def all(self, initialized_only: bool = False) -> list[Engine]:
         """Return the engine of every alias, or only those already built."""
@@ -469,7 +470,8 @@ class AsyncEngineHandler(_BaseEngineHandler["AsyncEngine"]):
 
     def __getitem__(self, alias: str) -> AsyncEngine:
         """Return the engine of ``alias`` for the running loop; raise :class:`EngineDoesNotExist` if unknown."""
-        return self._record(alias).engine
+        engine: AsyncEngine = self._record(alias).engine
+        return engine
 
     def all(self, initialized_only: bool = False) -> list[AsyncEngine]:
         """Return the engine of every alias for the running loop, or only those already built."""
@@ -605,10 +607,12 @@ def get_engine(app_label: str) -> Engine:
     try:
         record = _labels[app_label]
         if record.settings["NAME"] is record.name:
-            return record.engine
+            engine: Engine = record.engine
+            return engine
     except KeyError:
         pass
-    return engines._label_record(app_label).engine
+    engine = engines._label_record(app_label).engine
+    return engine
 
 
 def get_async_engine(app_label: str) -> AsyncEngine:
@@ -617,7 +621,8 @@ def get_async_engine(app_label: str) -> AsyncEngine:
     Raise ``RuntimeError`` outside a running loop and ``LookupError`` for a
     label that is not installed.
     """
-    return async_engines._record(app_alias(app_label)).engine
+    engine: AsyncEngine = async_engines._record(app_alias(app_label)).engine
+    return engine
 
 
 def close_all_engines() -> None:

@@ -84,9 +84,11 @@ _LAZY_NAMES = ("DatabaseAccessForbidden", "UndeclaredDatabaseError", "NotATestDa
 @functools.cache
 def _lazy_classes() -> dict[str, type[Exception]]:
     from django.core.management.base import SystemCheckError
-    from django.test.testcases import DatabaseOperationForbidden
 
-    class DatabaseAccessForbidden(DatabaseOperationForbidden, RuntimeError):
+    # Not in django-stubs, though Django's test cases raise it.
+    from django.test.testcases import DatabaseOperationForbidden  # type: ignore[attr-defined]
+
+    class DatabaseAccessForbidden(DatabaseOperationForbidden, RuntimeError):  # type: ignore[misc]
         """A test reached, through django-appdb, a database it may not use.
 
         A ``DatabaseOperationForbidden``, as the ORM's refusal in a Django

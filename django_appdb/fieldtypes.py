@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from django.db.models import Field
 from sqlalchemy import (
@@ -41,9 +41,16 @@ from sqlalchemy.types import TypeEngine
 from .exceptions import UnsupportedFieldError
 from .sqltypes import AwareDateTime, Duration, EncodedJSON, IPAddress
 
+if TYPE_CHECKING:
+    from django.contrib.postgres.fields import ArrayField
+    from django.db.models import DecimalField, ForeignObject
+
+#: Any model field (django-stubs makes ``Field`` generic in its value types).
+AnyField: TypeAlias = "Field[Any, Any]"
+
 #: What :func:`register_field_type` accepts: a type instance, a type class
 #: (instantiated without arguments), or a callable taking the field.
-FieldTypeSpec = TypeEngine[Any] | type[TypeEngine[Any]] | Callable[[Field], TypeEngine[Any]]
+FieldTypeSpec = TypeEngine[Any] | type[TypeEngine[Any]] | Callable[["AnyField"], TypeEngine[Any]]
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,11 @@ class TypeContext:
 
 
 _lock = threading.Lock()
-_registry: dict[type[Field], FieldTypeSpec] = {}
+_registry: dict[type[AnyField], FieldTypeSpec] = {}
 _version = 0
 
 
-def register_field_type(field_class: type[Field], sa_type: FieldTypeSpec) -> None:
+def register_field_type(field_class: type[AnyField], sa_type: FieldTypeSpec) -> None:
     """Map ``field_class`` and its subclasses to ``sa_type``.
 
     ``sa_type`` is a SQLAlchemy type instance (``Text()``), a type class
@@ -80,7 +87,7 @@ def register_field_type(field_class: type[Field], sa_type: FieldTypeSpec) -> Non
         _version += 1
 
 
-def unregister_field_type(field_class: type[Field]) -> None:
+def unregister_field_type(field_class: type[AnyField]) -> None:
     """Forget the type registered for ``field_class`` (no error if there is none)."""
     global _version
     with _lock:
@@ -93,7 +100,7 @@ def registry_version() -> int:
     return _version
 
 
-def _registered(field: Field) -> TypeEngine[Any] | None:
+def _registered(field: AnyField) -> TypeEngine[Any] | None:
     for klass in type(field).__mro__:
         spec = _registry.get(klass)
         if spec is None:
@@ -102,7 +109,7 @@ def _registered(field: Field) -> TypeEngine[Any] | None:
             return spec
         if isinstance(spec, type) and issubclass(spec, TypeEngine):
             return spec()
-        result = spec(field)
+        result = cast("Callable[[AnyField], TypeEngine[Any]]", spec)(field)
         if not isinstance(result, TypeEngine):
             raise TypeError(
                 f"The type registered for {klass.__name__} returned {result!r} for field "
@@ -112,11 +119,11 @@ def _registered(field: Field) -> TypeEngine[Any] | None:
     return None
 
 
-def _string(field: Field, ctx: TypeContext) -> TypeEngine[Any]:
+def _string(field: AnyField, ctx: TypeContext) -> TypeEngine[Any]:
     return String(field.max_length) if field.max_length else String()
 
 
-def _json(field: Field, ctx: TypeContext) -> TypeEngine[Any]:
+def _json(field: AnyField, ctx: TypeContext) -> TypeEngine[Any]:
     encoder = getattr(field, "encoder", None)
     decoder = getattr(field, "decoder", None)
     if encoder is not None or decoder is not None:
@@ -125,22 +132,26 @@ def _json(field: Field, ctx: TypeContext) -> TypeEngine[Any]:
     return JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 
 
-def _ip(length: int) -> Callable[[Field, TypeContext], TypeEngine[Any]]:
+def _ip(length: int) -> Callable[[AnyField, TypeContext], TypeEngine[Any]]:
     return lambda field, ctx: IPAddress(length)
 
 
-def _array(field: Field, ctx: TypeContext) -> TypeEngine[Any]:
-    base, dimensions = field.base_field, 1
+def _array(field: AnyField, ctx: TypeContext) -> TypeEngine[Any]:
+    base, dimensions = cast("ArrayField[Any, Any]", field).base_field, 1
     while base.get_internal_type() == "ArrayField":
-        base, dimensions = base.base_field, dimensions + 1
+        base, dimensions = cast("ArrayField[Any, Any]", base).base_field, dimensions + 1
     return postgresql.ARRAY(sa_type_for(base, ctx), dimensions=dimensions)
 
 
-def _simple(sa_type: Callable[[], TypeEngine[Any]]) -> Callable[[Field, TypeContext], TypeEngine[Any]]:
+def _decimal(field: DecimalField[Any, Any]) -> TypeEngine[Any]:
+    return Numeric(field.max_digits, field.decimal_places, asdecimal=True)
+
+
+def _simple(sa_type: Callable[[], TypeEngine[Any]]) -> Callable[[AnyField, TypeContext], TypeEngine[Any]]:
     return lambda field, ctx: sa_type()
 
 
-_BUILTIN: dict[str, Callable[[Field, TypeContext], TypeEngine[Any]]] = {
+_BUILTIN: dict[str, Callable[[AnyField, TypeContext], TypeEngine[Any]]] = {
     "AutoField": _simple(SAInteger),
     "BigAutoField": _simple(BigInteger),
     "SmallAutoField": _simple(SmallInteger),
@@ -162,7 +173,7 @@ _BUILTIN: dict[str, Callable[[Field, TypeContext], TypeEngine[Any]]] = {
     "DateTimeField": lambda field, ctx: AwareDateTime(ctx.use_tz, ctx.db_timezone),
     "TimeField": _simple(Time),
     "DurationField": _simple(Duration),
-    "DecimalField": lambda field, ctx: Numeric(field.max_digits, field.decimal_places, asdecimal=True),
+    "DecimalField": lambda field, ctx: _decimal(cast("DecimalField[Any, Any]", field)),
     "FloatField": _simple(Double),
     "UUIDField": _simple(Uuid),
     "JSONField": _json,
@@ -195,13 +206,13 @@ def supported_internal_types() -> list[str]:
     return sorted(_BUILTIN)
 
 
-def _describe(field: Field) -> str:
+def _describe(field: AnyField) -> str:
     model = getattr(field, "model", None)
     where = f"{model._meta.label}.{field.name}" if model is not None else repr(field)
     return f"'{where}'"
 
 
-def sa_type_for(field: Field, ctx: TypeContext | None = None) -> TypeEngine[Any]:
+def sa_type_for(field: AnyField, ctx: TypeContext | None = None) -> TypeEngine[Any]:
     """Return the SQLAlchemy type of ``field``'s column.
 
     Raise :class:`~django_appdb.exceptions.UnsupportedFieldError` naming the
@@ -212,7 +223,7 @@ def sa_type_for(field: Field, ctx: TypeContext | None = None) -> TypeEngine[Any]
     if registered is not None:
         return registered
     if field.is_relation and (field.many_to_one or field.one_to_one) and field.concrete:
-        target = field.target_field
+        target = cast("ForeignObject[Any, Any]", field).target_field
         internal = target.get_internal_type()
         if internal in _REFERENCED_AUTO and _registered(target) is None:
             return _BUILTIN[_REFERENCED_AUTO[internal]](target, ctx)

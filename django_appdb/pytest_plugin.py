@@ -84,7 +84,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if "databases" in marker.kwargs or len(marker.args) > _DATABASES_POSITION:
                 continue  # declared: never widened
             mark = pytest.mark.django_db(*marker.args, **marker.kwargs, databases=databases)
-        elif any(name in item.fixturenames for name in _DB_FIXTURES):
+        elif any(name in getattr(item, "fixturenames", ()) for name in _DB_FIXTURES):
             mark = pytest.mark.django_db(databases=databases)
         else:
             continue
@@ -222,12 +222,12 @@ def _async_session_fixture() -> Any:
         import pytest_asyncio
     except ImportError:
 
-        @pytest.fixture
-        def appdb_async_session() -> None:
+        @pytest.fixture(name="appdb_async_session")
+        def needs_pytest_asyncio() -> None:
             """Need pytest-asyncio (pip install pytest-asyncio)."""
             pytest.fail("appdb_async_session needs pytest-asyncio: pip install pytest-asyncio", pytrace=False)
 
-        return appdb_async_session
+        return needs_pytest_asyncio
 
     @pytest_asyncio.fixture
     async def appdb_async_session(

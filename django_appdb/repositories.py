@@ -36,7 +36,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from django.db.models import Model
 from sqlalchemy import ColumnElement, Executable, Row, Table, delete, func, insert, select, tuple_, update
@@ -51,7 +51,9 @@ from .exceptions import CrossDatabaseError
 from .tables import INFO_DATABASE, INFO_MODEL, database_of, table_for
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
     from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.sql.elements import ClauseElement
 
 T = TypeVar("T")
 SyncRepo = TypeVar("SyncRepo", bound="AppRepository")
@@ -79,7 +81,13 @@ def _is_async_session(value: object) -> bool:
 
 def _buffered(result: Result[Any]) -> Result[Any]:
     # Rows stay readable after the session that produced them has closed.
-    return result.freeze()() if result.returns_rows else result
+    return result.freeze()() if cast("CursorResult[Any]", result).returns_rows else result
+
+
+def _rowcount(result: Result[Any]) -> int:
+    # What DML returns is a CursorResult, which counts the rows it matched.
+    count: int = cast("CursorResult[Any]", result).rowcount
+    return count
 
 
 class _Base:
@@ -157,7 +165,7 @@ class _Base:
             )
 
     def _check_statement(self, statement: Executable) -> None:
-        for element in visitors.iterate(statement):
+        for element in visitors.iterate(cast("ClauseElement", statement)):
             if isinstance(element, Table):
                 self._check_table(element)
 
@@ -213,7 +221,8 @@ class _Base:
     def _pk_clause(self, pk: Any) -> ColumnElement[bool]:
         columns = list(self.table.primary_key.columns)
         if len(columns) == 1:
-            return columns[0] == pk
+            clause: ColumnElement[bool] = columns[0] == pk
+            return clause
         if not isinstance(pk, (tuple, list)) or len(pk) != len(columns):
             raise ValueError(
                 f"{self.table.info[INFO_MODEL]._meta.label} has a composite primary key "
@@ -256,7 +265,7 @@ class _Base:
         return delete(self.table).where(self._pk_clause(pk))
 
     def _inserted_pk(self, result: Result[Any]) -> Any:
-        key = tuple(result.inserted_primary_key or ())
+        key = tuple(cast("CursorResult[Any]", result).inserted_primary_key or ())
         return key[0] if len(key) == 1 else key
 
 
@@ -372,7 +381,7 @@ class AppRepository(_Base):
     def update(self, pk: Any, **values: Any) -> int:
         """Set ``column=value`` on the row whose primary key is ``pk``; return 1, or 0 if there is none."""
         statement = self._update_statement(pk, values)
-        return self._run(lambda session: session.execute(statement).rowcount)  # type: ignore[attr-defined]
+        return self._run(lambda session: _rowcount(session.execute(statement)))
 
     def delete(self, pk: Any) -> int:
         """Delete the row whose primary key is ``pk``; return 1, or 0 if there is none.
@@ -380,7 +389,7 @@ class AppRepository(_Base):
         Django's ``on_delete`` does not run: delete dependent rows first.
         """
         statement = self._delete_statement(pk)
-        return self._run(lambda session: session.execute(statement).rowcount)  # type: ignore[attr-defined]
+        return self._run(lambda session: _rowcount(session.execute(statement)))
 
 
 class AsyncAppRepository(_Base):
@@ -399,7 +408,7 @@ class AsyncAppRepository(_Base):
                 raise TypeError(
                     f"{type(self).__qualname__} needs a sqlalchemy.ext.asyncio.AsyncSession, got "
                     f"{type(session).__name__}"
-                    + (": use an AppRepository for a Session." if isinstance(session, Session) else ".")
+                    + (": use an AppRepository for a Session." if isinstance(cast(object, session), Session) else ".")
                 )
             from .engines import get_async_engine
 
@@ -518,7 +527,7 @@ class AsyncAppRepository(_Base):
         statement = self._update_statement(pk, values)
 
         async def work(session: AsyncSession) -> int:
-            return (await session.execute(statement)).rowcount  # type: ignore[attr-defined,no-any-return]
+            return _rowcount(await session.execute(statement))
 
         return await self._run(work)
 
@@ -530,6 +539,6 @@ class AsyncAppRepository(_Base):
         statement = self._delete_statement(pk)
 
         async def work(session: AsyncSession) -> int:
-            return (await session.execute(statement)).rowcount  # type: ignore[attr-defined,no-any-return]
+            return _rowcount(await session.execute(statement))
 
         return await self._run(work)

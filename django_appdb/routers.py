@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
@@ -30,7 +31,8 @@ class AppDatabaseRouter:
         self._routes = state.routes
         self._aliases = state.aliases
         self._homes = state.homes
-        self._models = state.model_routes
+        # Looked up with whatever Django passes (a model or an instance).
+        self._models: Mapping[Any, str | None] = state.model_routes
         self._route_of = state.route_of
 
     def db_for_read(self, model: type[Model] | Model, **hints: Any) -> str | None:
@@ -59,8 +61,8 @@ class AppDatabaseRouter:
     def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool:
         """Allow a relation only between two objects on the same database."""
         aliases = self._aliases
-        db1 = obj1._state.db or aliases.get(obj1._meta.concrete_model._meta.app_label, DEFAULT_DB_ALIAS)
-        db2 = obj2._state.db or aliases.get(obj2._meta.concrete_model._meta.app_label, DEFAULT_DB_ALIAS)
+        db1 = obj1._state.db or aliases.get(_concrete_label(obj1), DEFAULT_DB_ALIAS)
+        db2 = obj2._state.db or aliases.get(_concrete_label(obj2), DEFAULT_DB_ALIAS)
         return db1 == db2
 
     def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool | None:
@@ -78,6 +80,11 @@ class AppDatabaseRouter:
             return app_label in self._homes[db]
         except KeyError:
             return None
+
+
+def _concrete_label(obj: Model) -> str:
+    """Return the app label of the model whose table holds ``obj``'s row (a proxy's concrete model)."""
+    return (obj._meta.concrete_model or type(obj))._meta.app_label
 
 
 def _has_app_router(routers: list[Any]) -> bool:
@@ -99,8 +106,9 @@ def _patch_connection_router() -> None:
     build = current.func
 
     def routers(self: ConnectionRouter) -> list[Any]:
-        from_settings = self._routers is None
-        result = build(self)
+        # Django's own attribute: None when the routers come from settings.
+        from_settings = getattr(self, "_routers", None) is None
+        result: list[Any] = build(self)
         if from_settings and _should_install() and not _has_app_router(result):
             result = [*result, AppDatabaseRouter()]
         return result
@@ -108,7 +116,7 @@ def _patch_connection_router() -> None:
     wrapped = cached_property(routers)
     wrapped.__set_name__(ConnectionRouter, "routers")
     wrapped.appdb_wrapped = True  # type: ignore[attr-defined]
-    ConnectionRouter.routers = wrapped  # type: ignore[method-assign]
+    ConnectionRouter.routers = wrapped  # type: ignore[method-assign,assignment]
 
 
 def _should_install() -> bool:

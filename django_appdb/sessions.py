@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ class AppSessionmaker(sessionmaker[Session]):
 
 
 @functools.cache
-def _async_sessionmaker_class() -> type[async_sessionmaker[AsyncSession]]:
+def _async_sessionmaker_class() -> Callable[[str], async_sessionmaker[AsyncSession]]:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     class AsyncAppSessionmaker(async_sessionmaker[AsyncSession]):
@@ -120,7 +121,7 @@ def _async_sessionmaker(alias: str) -> async_sessionmaker[AsyncSession]:
         # the extra to install, before sqlalchemy.ext.asyncio is imported.
         if alias in connections.settings:
             sqla.driver_for(connections[alias].vendor, True, alias=alias, settings_dict=connections.settings[alias])
-        maker = _async_makers.setdefault(alias, _async_sessionmaker_class()(alias))  # type: ignore[call-arg]
+        maker = _async_makers.setdefault(alias, _async_sessionmaker_class()(alias))
     return maker
 
 

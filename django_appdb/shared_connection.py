@@ -163,7 +163,7 @@ def _psycopg_loaders(raw: Any, alias: str) -> tuple[tuple[int, type], ...]:
 def _passthrough(base: type) -> type:
     """Return a SQLite date/time type that leaves values Django's connection already parsed alone."""
 
-    class Parsed(base):  # type: ignore[misc,valid-type]
+    class Parsed(base):  # type: ignore[misc]
         def result_processor(self, dialect: Any, coltype: Any) -> Any:
             parse = super().result_processor(dialect, coltype)
             if parse is None:

@@ -28,7 +28,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -105,7 +105,8 @@ class EngineSpec:
     @property
     def connect_args(self) -> dict[str, Any]:
         """Return the keyword arguments given to the DBAPI ``connect()``."""
-        return self.options.setdefault("connect_args", {})
+        connect_args: dict[str, Any] = self.options.setdefault("connect_args", {})
+        return connect_args
 
     def __repr__(self) -> str:
         return f"<EngineSpec {self.alias!r} {self.url!r} async={self.is_async}>"
@@ -384,7 +385,7 @@ def create(spec: EngineSpec) -> Engine | AsyncEngine:
     """
     from sqlalchemy import create_engine, event, exc
 
-    factory: Callable[..., Any] = create_engine
+    factory: Callable[..., Engine | AsyncEngine] = create_engine
     if spec.is_async:
         # Only here: sqlalchemy.ext.asyncio needs greenlet, which derive_spec()
         # has checked for through driver_for().
@@ -402,7 +403,7 @@ def create(spec: EngineSpec) -> Engine | AsyncEngine:
             f"Engine options: {options!r}, connect_args: {masked_args!r}. Check "
             "APPDB_SQLALCHEMY_ENGINE_OPTIONS and the app's SQLALCHEMY_ENGINE_OPTIONS."
         ) from None
-    sync_engine = engine.sync_engine if spec.is_async else engine
+    sync_engine = cast("AsyncEngine", engine).sync_engine if spec.is_async else cast("Engine", engine)
     statements = spec.init_statements
     begin = spec.begin_statement
     if statements or begin:

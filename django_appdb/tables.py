@@ -26,12 +26,12 @@ import datetime
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
 from django.core.signals import setting_changed
 from django.db import connections
-from django.db.models import NOT_PROVIDED, Field, Model, UniqueConstraint
+from django.db.models import NOT_PROVIDED, Model, UniqueConstraint
 from django.utils import timezone
 from sqlalchemy import (
     Column,
@@ -45,6 +45,10 @@ from sqlalchemy import (
 from . import fieldtypes
 from .conf import conf
 from .databases import alias_for, state
+from .fieldtypes import AnyField
+
+if TYPE_CHECKING:
+    from django.db.models import ForeignObject
 
 #: Keys of ``Table.info`` set on every generated table.
 INFO_MODEL = "django_model"
@@ -141,7 +145,8 @@ def _resolve(model: type[Model] | Model | str) -> type[Model]:
         raise TypeError(f"{opts.label} is abstract: it has no table. Pass one of its concrete subclasses.")
     if opts.swapped:
         raise LookupError(f"{opts.label} has been swapped for {opts.swapped}: use table_for({opts.swapped!r}).")
-    return opts.concrete_model
+    concrete: type[Model] = opts.concrete_model
+    return concrete
 
 
 def database_of(model: type[Model]) -> str:
@@ -249,7 +254,7 @@ def _build_one(database: _Database, model: type[Model], pending: dict[type[Model
     return table
 
 
-def _column(f: Field, primary_key: bool, ctx: fieldtypes.TypeContext) -> Column[Any]:
+def _column(f: AnyField, primary_key: bool, ctx: fieldtypes.TypeContext) -> Column[Any]:
     kwargs: dict[str, Any] = {
         "key": f.attname,
         "primary_key": primary_key,
@@ -264,7 +269,7 @@ def _column(f: Field, primary_key: bool, ctx: fieldtypes.TypeContext) -> Column[
     return Column(f.column, fieldtypes.sa_type_for(f, ctx), **kwargs)
 
 
-def _defaults(f: Field, primary_key: bool) -> dict[str, Any]:
+def _defaults(f: AnyField, primary_key: bool) -> dict[str, Any]:
     """Return the column defaults that make SQLAlchemy inserts behave like ``Model.save()``."""
     if getattr(f, "generated", False):
         return {"server_default": FetchedValue(), "server_onupdate": FetchedValue()}
@@ -274,7 +279,7 @@ def _defaults(f: Field, primary_key: bool) -> dict[str, Any]:
     if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
         now = _now_for(f)
         result["default"] = now
-        if f.auto_now:
+        if getattr(f, "auto_now", False):
             result["onupdate"] = now
     elif f.has_default():
         result["default"] = f.get_default if callable(f.default) or f.is_relation else f.default
@@ -286,7 +291,7 @@ def _defaults(f: Field, primary_key: bool) -> dict[str, Any]:
     return result
 
 
-def _now_for(f: Field) -> Any:
+def _now_for(f: AnyField) -> Any:
     internal = f.get_internal_type()
     if internal == "DateField":
         return datetime.date.today
@@ -305,8 +310,9 @@ def _unique_constraints(model: type[Model]) -> list[SAUniqueConstraint]:
             and constraint.fields
             and not constraint.condition
             and not constraint.expressions
-            and not constraint.include
-            and not constraint.opclasses
+            # Not in django-stubs' UniqueConstraint, though Django has them.
+            and not getattr(constraint, "include", None)
+            and not getattr(constraint, "opclasses", None)
             and getattr(constraint, "nulls_distinct", None) is None
         ):
             groups.append((tuple(constraint.fields), constraint.name))
@@ -318,10 +324,10 @@ def _unique_constraints(model: type[Model]) -> list[SAUniqueConstraint]:
     return result
 
 
-def _add_foreign_key(database: _Database, table: Table, f: Field, pending: dict[type[Model], Table]) -> None:
+def _add_foreign_key(database: _Database, table: Table, f: AnyField, pending: dict[type[Model], Table]) -> None:
     if not (f.is_relation and (f.many_to_one or f.one_to_one)) or not getattr(f, "db_constraint", True):
         return
-    target_field = f.target_field
+    target_field = cast("ForeignObject[Any, Any]", f).target_field
     target_model = target_field.model._meta.concrete_model
     if database_of(target_model) != database.alias:
         return

@@ -265,7 +265,8 @@ def colliding_test_databases(
 
 def _refuse_real_test_database(creation: BaseDatabaseCreation) -> None:
     connection = creation.connection
-    test_name = creation._get_test_db_name()
+    # Django's own rule for the name (private, and not in django-stubs).
+    test_name = creation._get_test_db_name()  # type: ignore[attr-defined]
     real = real_aliases({**connection.settings_dict, "NAME": test_name})
     if real is None:
         return

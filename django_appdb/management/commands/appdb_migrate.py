@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from argparse import ArgumentParser
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
@@ -60,13 +60,15 @@ class Command(BaseCommand):
             help="Apply nothing; exit with status 1, naming the databases with unapplied migrations.",
         )
 
-    def get_check_kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
+    def get_check_kwargs(self, options: Any) -> Any:
         # Like ``migrate``, also run the checks of the databases it touches.
         try:
             aliases = [target.alias for target in migration_targets(options["app_label"])]
         except LookupError:
             aliases = []
-        return {**super().get_check_kwargs(options), "databases": aliases}
+        kwargs = dict(super().get_check_kwargs(options))
+        kwargs["databases"] = aliases
+        return kwargs
 
     def check(self, *args: Any, **kwargs: Any) -> None:
         """Run the system checks; name the database if one cannot be reached."""
@@ -109,8 +111,8 @@ class Command(BaseCommand):
 
         # ``migrate`` wraps the stream itself; handing it our wrapper would add
         # a line break after each "Applying ..." that it writes without one.
-        stream = getattr(self.stdout, "_out", self.stdout)
-        errors = getattr(self.stderr, "_out", self.stderr)
+        stream = cast(TextIO, getattr(self.stdout, "_out", self.stdout))
+        errors = cast(TextIO, getattr(self.stderr, "_out", self.stderr))
         try:
             results = migrate_databases(
                 migration_options, stdout=stream, stderr=errors, on_database=announce, on_result=report
