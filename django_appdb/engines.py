@@ -224,6 +224,10 @@ class _BaseEngineHandler(Generic[EngineT]):
 
     def __init__(self) -> None:
         self._records: dict[Hashable, _Record] = {}
+        # Forgotten from inside their own connect event, so not disposed
+        # then: the next close disposes of them, or PostgreSQL could not
+        # drop a database they still hold a pooled connection to.
+        self._stale: list[_Record] = []
         self._lock = threading.RLock()
         _handlers.add(self)
 
@@ -274,6 +278,8 @@ class _BaseEngineHandler(Generic[EngineT]):
                 return
             del self._records[key]
             self._forgot(record)
+            if not dispose:
+                self._stale.append(record)
         if dispose:
             self._retire(record)
 
@@ -399,15 +405,17 @@ class EngineHandler(_BaseEngineHandler[Engine]):
         new connections when next used. Nothing is opened.
         """
         with self._lock:
-            records = list(self._records.values())
+            records = [*self._records.values(), *self._stale]
+            self._stale.clear()
         for record in records:
             record.engine.dispose()
 
     def reset(self) -> None:
         """Close every engine and forget it: the next look-up builds a new one (the engine options changed)."""
         with self._lock:
-            records = list(self._records.values())
+            records = [*self._records.values(), *self._stale]
             self._records.clear()
+            self._stale.clear()
             self._labels.clear()
         for record in records:
             record.engine.dispose()
@@ -418,6 +426,9 @@ class EngineHandler(_BaseEngineHandler[Engine]):
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.RLock()
+        # The parent's stale engines: their pools stay the parent's.
+        _fork_orphans.extend(record.engine.pool for record in self._stale)
+        self._stale.clear()
         for record in self._records.values():
             # The old pool stays referenced so that no finalizer in the child
             # ever touches the parent's connections; the child gets a new one.
@@ -537,8 +548,9 @@ class AsyncEngineHandler(_BaseEngineHandler["AsyncEngine"]):
 
     def _take_all(self) -> list[_Record]:
         with self._lock:
-            records = list(self._records.values())
+            records = [*self._records.values(), *self._stale]
             self._records.clear()
+            self._stale.clear()
         return records
 
     def close_all(self) -> None:
@@ -578,6 +590,8 @@ class AsyncEngineHandler(_BaseEngineHandler["AsyncEngine"]):
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.RLock()
+        _fork_orphans.extend(record.engine.sync_engine.pool for record in self._stale)
+        self._stale.clear()
         # The parent's loops cannot run in the child: forget their engines.
         for record in self._records.values():
             record.watching = False

@@ -614,3 +614,20 @@ def test_postgresql_connections_get_the_password_role_and_options(postgres_url, 
             **admin.url.translate_connect_args(username="user", database="dbname"), autocommit=True
         ) as conn:
             conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_an_engine_found_stale_when_connecting_is_closed_by_the_next_close_all(add_alias, tmp_path, unblocked):
+    alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "one.sqlite3"))
+    handler = EngineHandler()
+    engine = handler[alias]
+    held = engine.connect()
+    connections[alias].settings_dict["OPTIONS"]["timeout"] = 3
+    with pytest.raises(StaleEngineError):
+        engine.connect()  # a second connection: the stale engine refuses it
+    held.close()
+    assert engine.pool.checkedin() == 1
+    # Forgotten from inside its connect event, it is still closed with the
+    # rest: PostgreSQL could not drop a database it held a connection to.
+    handler.close_all()
+    assert engine.pool.checkedin() == 0
+    assert handler.all(initialized_only=True) == []
