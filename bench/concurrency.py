@@ -45,8 +45,8 @@ def measure(rounds: int, sample_ns: int) -> dict[str, Any]:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-    from django_appdb.engines import aclose_all_engines, get_async_engine
-    from django_appdb.sessions import get_app_session
+    from django_appdb.sqlalchemy.engines import aclose_all_engines, get_async_engine
+    from django_appdb.sqlalchemy.sessions import get_app_session
 
     from .sqla import describe_pool, new_loop, pool_options
 

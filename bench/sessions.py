@@ -56,7 +56,7 @@ def _lookup_timer(function: Any, label: str) -> Any:
 
 
 def _engine_timers(label: str) -> tuple[Any, Any]:
-    from django_appdb.engines import get_engine
+    from django_appdb.sqlalchemy.engines import get_engine
 
     engines = {label: get_engine(label)}
 
@@ -69,8 +69,8 @@ def _engine_timers(label: str) -> tuple[Any, Any]:
 def _sessionmaker_timers(label: str) -> tuple[Any, Any]:
     from sqlalchemy.orm import sessionmaker
 
-    from django_appdb.engines import get_engine
-    from django_appdb.sessions import get_sessionmaker
+    from django_appdb.sqlalchemy.engines import get_engine
+    from django_appdb.sqlalchemy.sessions import get_sessionmaker
 
     makers = {label: sessionmaker(get_engine(label), **SESSION_OPTIONS)}
 
@@ -84,8 +84,8 @@ def _sync_session_timers(label: str) -> tuple[Any, Any]:
     from sqlalchemy import text
     from sqlalchemy.orm import sessionmaker
 
-    from django_appdb.engines import get_engine
-    from django_appdb.sessions import get_sync_app_session
+    from django_appdb.sqlalchemy.engines import get_engine
+    from django_appdb.sqlalchemy.sessions import get_sync_app_session
 
     select = text("SELECT 1")
     bare = sessionmaker(get_engine(label), **SESSION_OPTIONS)
@@ -114,8 +114,8 @@ def _async_session_timers(label: str, loop: Any) -> tuple[Any, Any]:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
-    from django_appdb.engines import get_async_engine
-    from django_appdb.sessions import get_app_session
+    from django_appdb.sqlalchemy.engines import get_async_engine
+    from django_appdb.sqlalchemy.sessions import get_app_session
 
     select = text("SELECT 1")
 
@@ -153,7 +153,7 @@ def _async_session_timers(label: str, loop: Any) -> tuple[Any, Any]:
 
 def measure(label: str, rounds: int, sample_ns: int) -> dict[str, dict[str, float]]:
     """Worker side: compare each operation with its baseline on ``label``'s database."""
-    from django_appdb.engines import aclose_all_engines, close_all_engines
+    from django_appdb.sqlalchemy.engines import aclose_all_engines, close_all_engines
 
     from .sqla import new_loop
 

@@ -1,6 +1,6 @@
 """Worker-side helpers shared by the SQLAlchemy benchmarks (3 and 5).
 
-They import nothing from ``django_appdb.engines`` or ``django_appdb.sessions``
+They import nothing from ``django_appdb.sqlalchemy.engines`` or ``django_appdb.sqlalchemy.sessions``
 at module level, so the runner can report those benchmarks as not available
 when the modules are missing, instead of crashing.
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 #: The names the benchmarks use, by module.
 API = {
-    "django_appdb.engines": ("get_engine", "get_async_engine", "close_all_engines", "aclose_all_engines"),
-    "django_appdb.sessions": ("get_app_session", "get_sync_app_session"),
+    "django_appdb.sqlalchemy.engines": ("get_engine", "get_async_engine", "close_all_engines", "aclose_all_engines"),
+    "django_appdb.sqlalchemy.sessions": ("get_app_session", "get_sync_app_session"),
 }
 
 
@@ -31,7 +31,7 @@ def unavailable_reason() -> str | None:
         except ImportError as exc:
             return f"{module_name} does not import ({exc})"
         # An editable install of another checkout can supply a submodule this one lacks.
-        if Path(module.__file__ or "").resolve().parent != package:
+        if not Path(module.__file__ or "").resolve().is_relative_to(package):
             return f"{module_name} is not part of this checkout (found {module.__file__})"
         missing = [name for name in names if not hasattr(module, name)]
         if missing:

@@ -16,73 +16,78 @@ __version__ = "0.1.0"
 _EXPORTS = {
     # Discovery and the merged configuration
     "AppDatabase": "databases",
-    "app_databases": "databases",
+    "app_databases": "state",
     "discover_all_app_databases": "discovery",
     "discover_app_database": "discovery",
-    "get_app_database": "databases",
+    "get_app_database": "state",
     "mask_url": "dburls",
     "AppDatabaseRouter": "routers",
-    # Exceptions
+    # Exceptions (all of them live in django_appdb.exceptions)
     "AppDatabaseConfigError": "exceptions",
     "CrossDatabaseError": "exceptions",
-    "EngineDoesNotExist": "engines",
+    "EngineDoesNotExist": "exceptions",
+    "MissingDriverError": "exceptions",
+    "UnknownAppError": "exceptions",
     "UnsupportedFieldError": "exceptions",
     # SQLAlchemy engines and sessions
-    "aclose_all_engines": "engines",
-    "close_all_engines": "engines",
-    "get_app_session": "sessions",
-    "get_async_engine": "engines",
-    "get_async_sessionmaker": "sessions",
-    "get_engine": "engines",
-    "get_session": "sessions",
-    "get_sessionmaker": "sessions",
-    "get_sync_app_session": "sessions",
-    "get_sync_session": "sessions",
+    "aclose_all_engines": "sqlalchemy.engines",
+    "close_all_engines": "sqlalchemy.engines",
+    "get_app_session": "sqlalchemy.sessions",
+    "get_async_engine": "sqlalchemy.engines",
+    "get_async_sessionmaker": "sqlalchemy.sessions",
+    "get_engine": "sqlalchemy.engines",
+    "get_session": "sqlalchemy.sessions",
+    "get_sessionmaker": "sqlalchemy.sessions",
+    "get_sync_app_session": "sqlalchemy.sessions",
     # SQLAlchemy tables and repositories
-    "AppRepository": "repositories",
-    "AsyncAppRepository": "repositories",
-    "metadata_for": "tables",
-    "register_field_type": "fieldtypes",
-    "table_for": "tables",
+    "AppRepository": "sqlalchemy.repositories",
+    "AsyncAppRepository": "sqlalchemy.repositories",
+    "metadata_for": "sqlalchemy.tables",
+    "register_field_type": "sqlalchemy.fieldtypes",
+    "table_for": "sqlalchemy.tables",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from .databases import (
-        AppDatabase as AppDatabase,
-        app_databases as app_databases,
-        get_app_database as get_app_database,
-    )
-    from .dburls import mask_url as mask_url
-    from .discovery import (
+    from django_appdb.databases import AppDatabase as AppDatabase
+    from django_appdb.dburls import mask_url as mask_url
+    from django_appdb.discovery import (
         discover_all_app_databases as discover_all_app_databases,
         discover_app_database as discover_app_database,
     )
-    from .engines import (
+    from django_appdb.exceptions import (
+        AppDatabaseConfigError as AppDatabaseConfigError,
+        CrossDatabaseError as CrossDatabaseError,
         EngineDoesNotExist as EngineDoesNotExist,
+        MissingDriverError as MissingDriverError,
+        UnknownAppError as UnknownAppError,
+        UnsupportedFieldError as UnsupportedFieldError,
+    )
+    from django_appdb.routers import AppDatabaseRouter as AppDatabaseRouter
+    from django_appdb.sqlalchemy.engines import (
         aclose_all_engines as aclose_all_engines,
         close_all_engines as close_all_engines,
         get_async_engine as get_async_engine,
         get_engine as get_engine,
     )
-    from .exceptions import (
-        AppDatabaseConfigError as AppDatabaseConfigError,
-        CrossDatabaseError as CrossDatabaseError,
-        UnsupportedFieldError as UnsupportedFieldError,
+    from django_appdb.sqlalchemy.fieldtypes import register_field_type as register_field_type
+    from django_appdb.sqlalchemy.repositories import (
+        AppRepository as AppRepository,
+        AsyncAppRepository as AsyncAppRepository,
     )
-    from .fieldtypes import register_field_type as register_field_type
-    from .repositories import AppRepository as AppRepository, AsyncAppRepository as AsyncAppRepository
-    from .routers import AppDatabaseRouter as AppDatabaseRouter
-    from .sessions import (
+    from django_appdb.sqlalchemy.sessions import (
         get_app_session as get_app_session,
         get_async_sessionmaker as get_async_sessionmaker,
         get_session as get_session,
         get_sessionmaker as get_sessionmaker,
         get_sync_app_session as get_sync_app_session,
-        get_sync_session as get_sync_session,
     )
-    from .tables import metadata_for as metadata_for, table_for as table_for
+    from django_appdb.sqlalchemy.tables import metadata_for as metadata_for, table_for as table_for
+    from django_appdb.state import (
+        app_databases as app_databases,
+        get_app_database as get_app_database,
+    )
 
 
 def __getattr__(name: str) -> Any:

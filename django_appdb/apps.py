@@ -1,19 +1,18 @@
-"""Django app configuration: discovery, merge and router installation."""
+"""Django app configuration: discovery, merge, the router, the checks, the receivers and the test guards."""
 
 from __future__ import annotations
 
 from django.apps import AppConfig, apps
-from django.core.signals import setting_changed
 
-from .exceptions import AppDatabaseConfigError
+from django_appdb.exceptions import AppDatabaseConfigError
 
 
 def _configure() -> AppDatabaseConfigError | None:
     """Run the configuration; return its error as a fresh copy, without the frames that raised it."""
-    from . import databases
+    from django_appdb import state
 
     try:
-        databases.configure(list(apps.get_app_configs()))
+        state.configure(list(apps.get_app_configs()))
     except AppDatabaseConfigError as exc:
         return AppDatabaseConfigError(exc.app_label, exc.source, exc.problem, exc.fix)
     return None
@@ -28,12 +27,13 @@ class DjangoAppdbConfig(AppConfig):
     default = True
 
     def ready(self) -> None:
-        """Merge every app's database into ``DATABASES`` and install the router.
+        """Merge every app's database into ``DATABASES``, install the router, connect the receivers.
 
-        Opens no database connection.
+        Opens no database connection, and imports neither SQLAlchemy nor ``django.test``.
         """
         # Importing ``checks`` registers the system checks.
-        from . import checks, databases, routers, testguard  # noqa: F401
+        from django_appdb import checks, receivers, routers  # noqa: F401
+        from django_appdb.testing import guard
 
         error = _configure()
         if error is not None:
@@ -42,5 +42,5 @@ class DjangoAppdbConfig(AppConfig):
             # error trackers (Sentry's frame variables) would send.
             raise error
         routers.install()
-        testguard.install()
-        setting_changed.connect(routers.on_setting_changed, dispatch_uid="django_appdb.routers")
+        receivers.connect()
+        guard.install()

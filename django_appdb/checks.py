@@ -28,7 +28,7 @@ Ids, listed in the README:
 
 None of them opens a database connection, but E006, which runs only when a
 command names its databases. The errors among them also run before any test
-database is created (:mod:`django_appdb.testguard`).
+database is created (:mod:`django_appdb.testing.guard`).
 """
 
 from __future__ import annotations
@@ -46,20 +46,20 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
 from django.db.utils import load_backend
 
-from .conf import BOOLEAN_SETTINGS, DEFAULTS, conf, raw as raw_setting
-from .databases import AppDatabase, alias_for, app_databases, plan, state
-from .dburls import identity, mask_url, parse_url, settings_to_url
-from .discovery import ENV_SUFFIX, declare, env_var_name
-from .exceptions import AppDatabaseConfigError
-from .routers import AppDatabaseRouter
-from .standalone import describe_error
-from .targets import databases_by_alias
+from django_appdb.backends import describe_error
+from django_appdb.conf import BOOLEAN_SETTINGS, DEFAULTS, conf, raw as raw_setting
+from django_appdb.databases import AppDatabase, plan
+from django_appdb.dburls import identity, mask_url, parse_url, settings_to_url
+from django_appdb.discovery import ENV_SUFFIX, declare, env_var_name
+from django_appdb.exceptions import AppDatabaseConfigError
+from django_appdb.routers import AppDatabaseRouter
+from django_appdb.state import app_databases, databases_by_alias, resolve_alias, state
 
 if TYPE_CHECKING:
     from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
     from django.db.models import ManyToManyRel
 
-    from .fieldtypes import AnyField
+    from django_appdb.sqlalchemy.fieldtypes import AnyField
 
 TAG = "django_appdb"
 ROUTER_PATH = f"{AppDatabaseRouter.__module__}.{AppDatabaseRouter.__qualname__}"
@@ -194,12 +194,12 @@ def _models(labels: set[str] | None) -> Iterator[type[Model]]:
 
 
 def _crossing_fields(model: type[Model]) -> Iterator[CheckMessage]:
-    own = alias_for(model._meta.app_label)
+    own = state.alias_of(model)
     for field in model._meta.local_fields:
         related = field.related_model
         if not (field.many_to_one or field.one_to_one) or related is None or isinstance(related, str):
             continue
-        other = alias_for(related._meta.app_label)
+        other = state.alias_of(related)
         if other != own:
             yield _crossing_error(model, field, related, own, other)
     for field in model._meta.local_many_to_many:
@@ -238,11 +238,11 @@ def _crossing_generic_relations(model: type[Model], own: str) -> Iterator[CheckM
             related = cast("type[Model] | str | None", field.related_model)
             if isinstance(related, str) or related is None:
                 continue
-            other = alias_for(related._meta.app_label)
+            other = state.alias_of(related)
             if other != own:
                 yield _crossing_error(model, field, related, own, other)
         elif isinstance(field, generic_foreign_key):
-            elsewhere = sorted({alias_for(label) for label in _labels_with_models()} - {own})
+            elsewhere = sorted({resolve_alias(label) for label in _labels_with_models()} - {own})
             if elsewhere:
                 yield CheckWarning(
                     f"GenericForeignKey {model._meta.label}.{field.name} can point at any model, but "
@@ -265,7 +265,7 @@ def _crossing_many_to_many(model: type[Model], field: AnyField, own: str) -> Ite
     through = remote.through
     if isinstance(target, str) or isinstance(through, str) or through is None:
         return
-    sides = {model: own, target: alias_for(target._meta.app_label), through: alias_for(through._meta.app_label)}
+    sides = {model: own, target: state.alias_of(target), through: state.alias_of(through)}
     if len(set(sides.values())) == 1:
         return
     placed = ", ".join(
@@ -423,10 +423,10 @@ def check_async_drivers(app_configs: Sequence[AppConfig] | None = None, **kwargs
     needs none of them, so this is a warning found before the first request
     rather than an error at start-up.
     """
-    from .asyncusage import async_uses
-    from .exceptions import MissingDriverError
-    from .sqla import driver_for
-    from .standalone import vendor_of
+    from django_appdb.backends import vendor_of
+    from django_appdb.exceptions import MissingDriverError
+    from django_appdb.sqlalchemy.asyncusage import async_uses
+    from django_appdb.sqlalchemy.dialects import driver_for
 
     labels = _app_labels(app_configs)
     by_alias: dict[str, list[str]] = {}
@@ -612,10 +612,10 @@ def check_recorded_migrations(
 @register(TAG)
 def check_test_database_names(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Report test databases that are real databases, which the test runner would drop (E007)."""
-    from . import testguard
+    from django_appdb.testing import guard
 
     messages: list[CheckMessage] = []
-    for alias, test_name, real in testguard.colliding_test_databases():
+    for alias, test_name, real in guard.colliding_test_databases():
         labels = sorted(label for label, record in app_databases().items() if record.alias == alias)
         whose = f" (apps: {', '.join(labels)})" if labels else ""
         itself = "its own real database" if real == alias else f"the real database of alias {real!r}"

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .exceptions import AppDatabaseConfigError
+from django_appdb.exceptions import AppDatabaseConfigError
 
 #: Every ``APPDB_*`` setting, with its default. The system checks
 #: ``django_appdb.E004``/``E005`` check each one's type (:func:`raw`).

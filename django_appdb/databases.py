@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -27,14 +27,20 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Model
 from django.db.utils import ConnectionHandler
 
-from . import testguard
-from .conf import conf
-from .dburls import identity, is_file_engine, known_schemes, mask_settings, mask_url, parse_url, settings_to_url
-from .discovery import CONNECTION_SETTINGS, Declaration, SourceKind, declare
-from .exceptions import AppDatabaseConfigError
+from django_appdb.conf import conf
+from django_appdb.dburls import (
+    identity,
+    is_file_engine,
+    known_schemes,
+    mask_settings,
+    mask_url,
+    parse_url,
+    settings_to_url,
+)
+from django_appdb.discovery import CONNECTION_SETTINGS, Declaration, SourceKind, declare
+from django_appdb.exceptions import AppDatabaseConfigError
 
 
 @dataclass(frozen=True, eq=False)
@@ -345,57 +351,6 @@ def plan(
     return Plan(records, planner.new)
 
 
-class _State:
-    """The merged result, shared by the router and the rest of the package."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, AppDatabase] = {}
-        # Updated in place so routers created earlier see the new tables.
-        self.routes: dict[str, str] = {}
-        self.aliases: dict[str, str] = {}
-        self.managed: set[str] = {DEFAULT_DB_ALIAS}
-        # Labels on each alias other than default, for the router's allow_migrate.
-        self.homes: dict[str, frozenset[str]] = {}
-        # Model class -> alias (None for default), proxies following their
-        # concrete model: the router's first, cheapest look-up.
-        self.model_routes: dict[type[Model], str | None] = {}
-        #: The aliases django_appdb added to ``DATABASES`` (the others were in settings).
-        self.added: frozenset[str] = frozenset()
-        #: Called after every load: caches keyed by app label empty themselves.
-        self.on_load: list[Callable[[], None]] = []
-
-    def load(self, records: Mapping[str, AppDatabase], models: Iterable[type[Model]] = ()) -> None:
-        self.records = dict(records)
-        aliases = {label: record.alias for label, record in records.items()}
-        self.aliases.clear()
-        self.aliases.update(aliases)
-        self.routes.clear()
-        self.routes.update({label: alias for label, alias in aliases.items() if alias != DEFAULT_DB_ALIAS})
-        self.managed.clear()
-        self.managed.update({DEFAULT_DB_ALIAS, *aliases.values()})
-        homes: dict[str, set[str]] = {}
-        for label, alias in self.routes.items():
-            homes.setdefault(alias, set()).add(label)
-        self.homes.clear()
-        self.homes.update({alias: frozenset(labels) for alias, labels in homes.items()})
-        self.model_routes.clear()
-        self.model_routes.update({model: self.route_of(model) for model in models})
-        for callback in self.on_load:
-            callback()
-
-    def route_of(self, model: type[Model]) -> str | None:
-        """Return the alias a model's rows live on, None for ``default``.
-
-        A proxy's rows live in its concrete model's table, so it follows that
-        model's app rather than its own.
-        """
-        concrete = model._meta.concrete_model or model
-        return self.routes.get(concrete._meta.app_label)
-
-
-state = _State()
-
-
 def merge(
     new_databases: Mapping[str, Mapping[str, Any]],
     handler: ConnectionHandler | None = None,
@@ -424,48 +379,3 @@ def merge(
     if declared is not live:
         handler.configure_settings(declared)
     return live
-
-
-def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
-    """Plan every app's database, merge new aliases into ``DATABASES`` and load the routes."""
-    result = plan(app_configs, conf.DATABASES)
-    live = merge(result.new_databases)
-    testguard.remember_real_databases(live)
-    records = {
-        label: AppDatabase(
-            record.label,
-            record.alias,
-            record.source,
-            record.source_kind,
-            live[record.alias],
-            record.declared_url,
-            record.engine_options,
-        )
-        for label, record in result.records.items()
-    }
-    models = [model for config in app_configs for model in config.get_models(include_auto_created=True)]
-    state.load(records, models)
-    state.added = frozenset(result.new_databases)
-    return records
-
-
-def app_databases() -> dict[str, AppDatabase]:
-    """Return the :class:`AppDatabase` record of every installed app, by label."""
-    return dict(state.records)
-
-
-def get_app_database(app_label: str) -> AppDatabase:
-    """Return the :class:`AppDatabase` record for ``app_label``.
-
-    Raise ``LookupError`` listing the known labels if it is not installed.
-    """
-    try:
-        return state.records[app_label]
-    except KeyError:
-        known = ", ".join(sorted(state.records)) or "(none: is django_appdb in INSTALLED_APPS?)"
-        raise LookupError(f"No installed app with label {app_label!r}. Known labels: {known}.") from None
-
-
-def alias_for(app_label: str) -> str:
-    """Return the database alias of ``app_label`` (``default`` when unknown)."""
-    return state.aliases.get(app_label, DEFAULT_DB_ALIAS)

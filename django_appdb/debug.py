@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from django.http import HttpRequest
 from django.views.debug import SafeExceptionReporterFilter
 
-from .dburls import MASK, is_secret_key, mask_text, mask_url, secret_forms, settings_secrets
+from django_appdb.dburls import MASK, is_secret_key, mask_text, mask_url, secret_forms, settings_secrets
 
 __all__ = ["MIN_LITERAL_PASSWORD", "AppDatabaseExceptionReporterFilter", "is_database_url_name"]
 

@@ -29,9 +29,9 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.utils.module_loading import module_has_submodule
 
-from .conf import conf
-from .dburls import mask_text, mask_url, settings_to_url
-from .exceptions import AppDatabaseConfigError
+from django_appdb.conf import conf
+from django_appdb.dburls import mask_text, mask_url, settings_to_url
+from django_appdb.exceptions import AppDatabaseConfigError
 
 ENV_SUFFIX = "_DATABASE_URL"
 MODULE_NAME = "database"

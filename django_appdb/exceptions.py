@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.connection import ConnectionDoesNotExist
 
 
 class AppDatabaseConfigError(ImproperlyConfigured):
@@ -23,6 +24,28 @@ class AppDatabaseConfigError(ImproperlyConfigured):
         message = f"django_appdb: app '{app_label}' ({source}): {problem}"
         if fix:
             message = f"{message} {fix}"
+        super().__init__(message)
+
+
+class UnknownAppError(LookupError):
+    """A name given where an app label is expected is neither an installed app label nor a database alias.
+
+    The message lists the installed labels (and the aliases, where an alias
+    is accepted too).
+    """
+
+    def __init__(self, name: str, labels: list[str], aliases: list[str] | None = None) -> None:
+        self.name = name
+        self.labels = labels
+        self.aliases = aliases
+        known = ", ".join(labels) or "(none: is django_appdb in INSTALLED_APPS?)"
+        if aliases is None:
+            message = f"No installed app with label {name!r}. Known labels: {known}."
+        else:
+            message = (
+                f"{name!r} is neither an installed app label nor a database alias. "
+                f"Known labels: {known}; aliases: {', '.join(aliases)}."
+            )
         super().__init__(message)
 
 
@@ -62,6 +85,18 @@ class UnsupportedFieldError(ImproperlyConfigured):
             f"sqlalchemy.Text) (a type, a type instance, or a callable taking the field). Or make "
             f"{klass.__qualname__}.get_internal_type() return the built-in field it is stored like "
             f"(such as 'CharField')."
+        )
+
+
+class EngineDoesNotExist(ConnectionDoesNotExist, LookupError):
+    """There is no database alias of that name in ``DATABASES``."""
+
+    def __init__(self, alias: str, known: list[str]) -> None:
+        self.alias = alias
+        self.known = known
+        super().__init__(
+            f"The database alias {alias!r} doesn't exist, so it has no SQLAlchemy engine. "
+            f"Known aliases: {', '.join(sorted(known)) or '(none)'}."
         )
 
 

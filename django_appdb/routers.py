@@ -8,7 +8,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
 
-from .databases import state
+from django_appdb.state import state
 
 
 class AppDatabaseRouter:
@@ -120,7 +120,7 @@ def _patch_connection_router() -> None:
 
 
 def _should_install() -> bool:
-    from .conf import conf
+    from django_appdb.conf import conf
 
     return conf.INSTALL_ROUTER
 
@@ -141,10 +141,8 @@ def install() -> None:
         router.routers = [*routers, AppDatabaseRouter()]
 
 
-def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    """Rebuild Django's router list when ``APPDB_INSTALL_ROUTER`` changes."""
-    if setting != "APPDB_INSTALL_ROUTER":
-        return
+def reinstall() -> None:
+    """Rebuild Django's router list (``APPDB_INSTALL_ROUTER`` changed)."""
     from django.db import router
     from django.db.utils import ConnectionRouter
 

@@ -229,7 +229,7 @@ def where() -> dict[str, Any]:
 
 def pool_state() -> dict[str, int]:
     """Return how many connections each sync engine built so far has checked out."""
-    from django_appdb.engines import engines
+    from django_appdb.sqlalchemy.engines import engines
 
     return {repr(engine.url): engine.pool.checkedout() for engine in engines.all(initialized_only=True)}
 

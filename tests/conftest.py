@@ -23,7 +23,7 @@ pytest_plugins = ["pytester"]
 
 def pytest_configure(config: pytest.Config) -> None:
     """Use this checkout's pytest plugin when no installed entry point has loaded it (a checkout run in place)."""
-    from django_appdb import pytest_plugin
+    from django_appdb.testing import pytest_plugin
 
     if not config.pluginmanager.is_registered(pytest_plugin):
         config.pluginmanager.register(pytest_plugin, "django_appdb")

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from django_appdb.asyncusage import AsyncUse, async_uses
+from django_appdb.sqlalchemy.asyncusage import AsyncUse, async_uses
 
 VIEWS = """
 from django.http import JsonResponse
@@ -123,7 +123,7 @@ def test_check_narrowed_to_apps_reports_only_their_uses(monkeypatch):
     def missing(vendor, is_async, **kwargs):
         raise MissingDriverError("no driver", problem="no driver", install="django-appdb[async]")
 
-    monkeypatch.setattr("django_appdb.sqla.driver_for", missing)
+    monkeypatch.setattr("django_appdb.sqlalchemy.dialects.driver_for", missing)
     (warning,) = checks.check_async_drivers()
     assert warning.id == "django_appdb.W004" and "database alias 'orders'" in warning.msg
     assert warning.hint.startswith("Install it: pip install 'django-appdb[async]'.")

@@ -60,9 +60,9 @@ def test_mask_settings():
 def test_engine_creation_errors_mask_the_sslpwd_connect_argument():
     from django.core.exceptions import ImproperlyConfigured
 
-    from django_appdb import sqla
+    from django_appdb.sqlalchemy import dialects
 
-    spec = sqla.derive_spec(
+    spec = dialects.derive_spec(
         "shop",
         {
             "ENGINE": "django.db.backends.postgresql",
@@ -75,7 +75,7 @@ def test_engine_creation_errors_mask_the_sslpwd_connect_argument():
     spec.options["pool_size"] = "not a number"
     spec.options["no_such_option"] = True
     with pytest.raises(ImproperlyConfigured) as info:
-        sqla.create(spec)
+        dialects.create(spec)
     assert "Zq9" not in str(info.value) and "sslpwd" in str(info.value)
 
 

@@ -16,8 +16,9 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from django_appdb import get_sync_app_session, table_for
-from django_appdb.shared_connection import in_test_transaction
-from django_appdb.testing import database_alias, django_connection_session
+from django_appdb.sqlalchemy.djangoconnection import in_test_transaction
+from django_appdb.state import resolve_alias as database_alias
+from django_appdb.testing import django_connection_session
 from inventory.models import StockItem, Warehouse
 from orders.models import Order, OrderLine
 from orders.repositories import Line, OrderRepository

@@ -33,8 +33,9 @@ from django_appdb import (
     get_async_engine,
     get_engine,
 )
-from django_appdb.databases import state
-from django_appdb.engines import AsyncEngineHandler, EngineHandler, StaleEngineError, async_engines, engines
+from django_appdb.exceptions import StaleEngineError
+from django_appdb.sqlalchemy.engines import AsyncEngineHandler, EngineHandler, async_engines, engines
+from django_appdb.state import state
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASES = ["default", "inventory", "orders"]
@@ -134,7 +135,7 @@ def test_engine_follows_an_in_place_settings_change(add_alias, tmp_path, unblock
 
 @pytest.mark.async_drivers
 def test_async_engine_follows_a_settings_change_within_its_loop(add_alias, tmp_path, unblocked):
-    from django_appdb import engines as engines_module
+    from django_appdb.sqlalchemy import engines as engines_module
 
     alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "one.sqlite3"))
 
@@ -355,7 +356,7 @@ def test_registry_and_errors_never_show_the_password(add_alias):
     handler = EngineHandler()
     engine = handler[alias]
     assert engine.url.password == PASSWORD
-    shown = [repr(engine), str(engine.url), repr(handler), repr(handler._record(alias))]
+    shown = [repr(engine), str(engine.url), repr(handler), repr(handler.record(alias))]
     with override_settings(APPDB_SQLALCHEMY_ENGINE_OPTIONS={"bogus_option": 1}):
         with pytest.raises(ImproperlyConfigured) as excinfo:
             EngineHandler()[alias]
@@ -563,7 +564,7 @@ def test_postgresql_connections_get_the_password_role_and_options(postgres_url, 
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from django_appdb import sqla
+    from django_appdb.sqlalchemy import dialects
 
     # Unique: pytest-xdist workers share the server, and roles are server-wide.
     role = f"{make_url(postgres_url).database}_reader_{uuid.uuid4().hex[:8]}"
@@ -577,13 +578,13 @@ def test_postgresql_connections_get_the_password_role_and_options(postgres_url, 
         },
     }
     assert settings_dict["NAME"].startswith("test_")
-    admin = sqla.derive_spec("orders", connections["orders"].settings_dict, "postgresql", is_async=False)
+    admin = dialects.derive_spec("orders", connections["orders"].settings_dict, "postgresql", is_async=False)
     with psycopg.connect(
         **admin.url.translate_connect_args(username="user", database="dbname"), autocommit=True
     ) as conn:
         conn.execute(f'DROP ROLE IF EXISTS "{role}"')
         conn.execute(f'CREATE ROLE "{role}"')
-    engine = sqla.create(sqla.derive_spec("orders", settings_dict, "postgresql", is_async=is_async))
+    engine = dialects.create(dialects.derive_spec("orders", settings_dict, "postgresql", is_async=is_async))
     query = text("SELECT current_user, current_setting('transaction_isolation'), current_setting('application_name')")
 
     def check(conn: Any) -> tuple[Any, ...]:

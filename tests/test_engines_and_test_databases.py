@@ -17,7 +17,7 @@ from django.db.backends.signals import connection_created
 from sqlalchemy import text
 
 from django_appdb import get_engine
-from django_appdb.engines import engines
+from django_appdb.sqlalchemy.engines import engines
 
 DATABASES = ["default", "inventory", "orders"]
 

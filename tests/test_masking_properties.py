@@ -42,12 +42,13 @@ from django.core.management import call_command
 from django.db import connections
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from django_appdb import sqla
-from django_appdb.databases import plan, state
+from django_appdb.backends import vendor_of
+from django_appdb.databases import plan
 from django_appdb.dburls import mask_text, mask_url, settings_to_url
 from django_appdb.discovery import declare
 from django_appdb.exceptions import AppDatabaseConfigError
-from django_appdb.standalone import vendor_of
+from django_appdb.sqlalchemy import dialects
+from django_appdb.state import state
 
 EXAMPLES = 200
 LABEL = "fuzz"
@@ -147,8 +148,8 @@ def engine_output(record) -> str:
     alias = record.alias
     try:
         vendor = vendor_of(alias) if alias in connections.settings else "sqlite"
-        spec = sqla.derive_spec(alias, record.settings, vendor, is_async=False)
-        engine = sqla.create(spec)
+        spec = dialects.derive_spec(alias, record.settings, vendor, is_async=False)
+        engine = dialects.create(spec)
     except ImproperlyConfigured as exc:
         return "\n".join([str(exc), repr(exc)])
     try:

@@ -5,7 +5,7 @@ from django.db.utils import ConnectionHandler
 
 from django_appdb.databases import merge, plan
 from django_appdb.exceptions import AppDatabaseConfigError
-from django_appdb.testguard import colliding_test_databases
+from django_appdb.testing.guard import colliding_test_databases
 
 
 @pytest.fixture

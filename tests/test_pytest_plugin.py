@@ -71,12 +71,12 @@ def run_child(pytester: pytest.Pytester, plugin_site: Path, monkeypatch: pytest.
 
 def test_the_declared_entry_point_names_the_plugin_module():
     name, value = declared_entry_point()
-    assert (name, value) == ("django_appdb", "django_appdb.pytest_plugin")
+    assert (name, value) == ("django_appdb", "django_appdb.testing.pytest_plugin")
 
 
 def test_importing_the_plugin_imports_neither_django_nor_sqlalchemy():
     code = (
-        "import sys, django_appdb.pytest_plugin as plugin\n"
+        "import sys, django_appdb.testing.pytest_plugin as plugin\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'django', 'sqlalchemy', 'pytest_django'}))\n"
         "print(sorted(name for name in dir(plugin) if name.startswith('appdb_')))\n"
     )

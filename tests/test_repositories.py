@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from django_appdb import AppRepository, AsyncAppRepository, CrossDatabaseError, table_for
-from django_appdb.tables import clear_cache
+from django_appdb.sqlalchemy.tables import clear_cache
 from inventory.models import Warehouse
 from orders.models import Order, OrderLine
 from tests.sa_engines import sync_engine
@@ -39,14 +39,14 @@ class AsyncOrders(AsyncAppRepository):
     model = Order
 
 
-def _sessionmaker(label: str):
-    from django_appdb.sessions import get_sessionmaker
+def sessionmaker_for(label: str):
+    from django_appdb.sqlalchemy.sessions import get_sessionmaker
 
     return get_sessionmaker(label)
 
 
-def _async_sessionmaker(label: str):
-    from django_appdb.sessions import get_async_sessionmaker
+def async_sessionmaker_for(label: str):
+    from django_appdb.sqlalchemy.sessions import get_async_sessionmaker
 
     return get_async_sessionmaker(label)
 
@@ -66,7 +66,7 @@ def test_add_returns_the_stored_row_with_django_defaults():
 
 @db
 def test_add_without_returning_reads_the_row_back(monkeypatch):
-    from django_appdb.engines import get_engine
+    from django_appdb.sqlalchemy.engines import get_engine
 
     monkeypatch.setattr(get_engine("orders").dialect, "insert_returning", False)
     row = Orders().add(number="A-1", customer_email="ada@example.com", total=decimal.Decimal("3.50"))
@@ -190,7 +190,7 @@ def test_each_call_outside_a_block_commits_on_its_own():
 
 @db
 def test_a_given_session_is_joined_never_committed():
-    with _sessionmaker("orders")() as session:
+    with sessionmaker_for("orders")() as session:
         orders = Orders(session)
         with orders:
             orders.add(number="A-1", customer_email="ada@example.com")
@@ -198,7 +198,7 @@ def test_a_given_session_is_joined_never_committed():
         Lines(session).add(order_id=orders.list()[0].id, sku="HAM-1", quantity=1, unit_price=1)
         session.rollback()
     assert Order.objects.count() == 0 and OrderLine.objects.count() == 0
-    with _sessionmaker("orders")() as session:
+    with sessionmaker_for("orders")() as session:
         Orders(session).add(number="A-1", customer_email="ada@example.com")
         session.commit()
     assert Order.objects.count() == 1
@@ -275,7 +275,7 @@ def test_async_block_is_one_transaction_and_a_given_session_is_joined():
     assert Order.objects.count() == 0
 
     async def joined() -> None:
-        async with _async_sessionmaker("orders")() as session:
+        async with async_sessionmaker_for("orders")() as session:
             orders = AsyncOrders(session)
             await orders.add(number="A-1", customer_email="ada@example.com")
             await orders.add_many([{"number": "B-2", "customer_email": "bob@example.com"}])
@@ -375,7 +375,7 @@ def test_sessions_of_another_database_are_refused_with_the_password_masked():
 def test_sessions_bound_to_another_app_database_or_to_nothing_are_refused():
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from django_appdb.engines import get_async_engine, get_engine
+    from django_appdb.sqlalchemy.engines import get_async_engine, get_engine
 
     with Session(bind=get_engine("inventory")) as session, pytest.raises(CrossDatabaseError, match="not to the app"):
         Orders(session)
@@ -395,7 +395,7 @@ def test_sessions_bound_to_another_app_database_or_to_nothing_are_refused():
 def test_sync_and_async_sessions_are_not_mixed_up():
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from django_appdb.engines import get_async_engine, get_engine
+    from django_appdb.sqlalchemy.engines import get_async_engine, get_engine
 
     async def mixed_up() -> None:
         with pytest.raises(TypeError, match="use an AsyncAppRepository"):

@@ -94,7 +94,7 @@ class TestDecisions:
     def test_every_installed_model_is_precomputed(self):
         from django.apps import apps
 
-        from django_appdb.databases import state
+        from django_appdb.state import state
 
         models = apps.get_models(include_auto_created=True)
         assert set(state.model_routes) == set(models)

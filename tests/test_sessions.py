@@ -27,9 +27,8 @@ from django_appdb import (
     get_session,
     get_sessionmaker,
     get_sync_app_session,
-    get_sync_session,
 )
-from django_appdb.engines import async_engines
+from django_appdb.sqlalchemy.engines import async_engines
 from inventory.models import Warehouse
 from orders.models import Order
 
@@ -222,10 +221,10 @@ def test_default_database_sessions():
             session.add(CategoryRow(name="Async tools"))
 
     asyncio.run(main())
-    with get_sync_session() as session:
+    with get_sync_app_session("default") as session:
         session.add(CategoryRow(name="Sync tools"))
     assert set(Category.objects.values_list("name", flat=True)) == {"Async tools", "Sync tools"}
-    with get_sync_session() as session:
+    with get_sync_app_session("default") as session:
         assert session.get_bind() is get_engine("default") is get_engine("catalog")
 
 

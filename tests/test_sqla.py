@@ -9,8 +9,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from sqlalchemy import event, pool, text
 
-from django_appdb import sqla
 from django_appdb.exceptions import MissingDriverError
+from django_appdb.sqlalchemy import dialects
 
 PASSWORD = "p@ss:w/rd#50%?&x"
 
@@ -31,8 +31,8 @@ def settings(engine: str = "django.db.backends.postgresql", **overrides: Any) ->
     return base
 
 
-def derive(settings_dict: dict[str, Any], vendor: str = "postgresql", *, is_async: bool = False) -> sqla.EngineSpec:
-    return sqla.derive_spec("shop", settings_dict, vendor, is_async=is_async)
+def derive(settings_dict: dict[str, Any], vendor: str = "postgresql", *, is_async: bool = False) -> dialects.EngineSpec:
+    return dialects.derive_spec("shop", settings_dict, vendor, is_async=is_async)
 
 
 @pytest.mark.parametrize("is_async", [False, pytest.param(True, marks=pytest.mark.async_drivers)])
@@ -155,7 +155,7 @@ def test_sqlite_memory_engine_keeps_its_data_across_sessions_and_threads():
     import threading
 
     spec = derive(settings("django.db.backends.sqlite3", NAME=":memory:"), "sqlite")
-    engine = sqla.create(spec)
+    engine = dialects.create(spec)
     try:
         with engine.begin() as conn:
             conn.execute(text("CREATE TABLE t (x INTEGER)"))
@@ -173,7 +173,7 @@ def test_sqlite_memory_engine_keeps_its_data_across_sessions_and_threads():
 
 def test_sqlite_init_command_and_foreign_keys_run_on_every_connection(tmp_path):
     options = {"init_command": "PRAGMA cache_size = 1234; PRAGMA busy_timeout = 4321;"}
-    engine = sqla.create(
+    engine = dialects.create(
         derive(settings("django.db.backends.sqlite3", NAME=str(tmp_path / "a.sqlite3"), OPTIONS=options), "sqlite")
     )
     try:
@@ -187,7 +187,7 @@ def test_sqlite_init_command_and_foreign_keys_run_on_every_connection(tmp_path):
 
 def test_sqlite_transaction_mode_begins_transactions_that_way(tmp_path):
     options = {"transaction_mode": "immediate"}
-    engine = sqla.create(
+    engine = dialects.create(
         derive(settings("django.db.backends.sqlite3", NAME=str(tmp_path / "a.sqlite3"), OPTIONS=options), "sqlite")
     )
     statements: list[str] = []
@@ -209,7 +209,7 @@ def test_sqlite_needs_a_name():
 
 def test_mysql_mapping():
     importer = lambda module: None  # noqa: E731 - mysqlclient is not installable here
-    spec = sqla.derive_spec(
+    spec = dialects.derive_spec(
         "shop",
         settings(
             "django.db.backends.mysql",
@@ -230,7 +230,7 @@ def test_mysql_mapping():
     }
     # Django's default isolation level for MySQL.
     assert spec.options["isolation_level"] == "READ COMMITTED"
-    spec = sqla.derive_spec(
+    spec = dialects.derive_spec(
         "shop",
         settings("django.db.backends.mysql", OPTIONS={"isolation_level": None}),
         "mysql",
@@ -240,7 +240,7 @@ def test_mysql_mapping():
     assert spec.url.drivername == "mysql+aiomysql"
     assert "isolation_level" not in spec.options
     with pytest.raises(ImproperlyConfigured, match="isolation_level"):
-        sqla.derive_spec(
+        dialects.derive_spec(
             "shop",
             settings("django.db.backends.mysql", OPTIONS={"isolation_level": "chaos"}),
             "mysql",
@@ -254,7 +254,7 @@ def test_async_mysql_falls_back_to_asyncmy():
         if module == "aiomysql":
             raise ImportError("No module named 'aiomysql'")
 
-    spec = sqla.derive_spec("shop", settings("django.db.backends.mysql"), "mysql", is_async=True, importer=importer)
+    spec = dialects.derive_spec("shop", settings("django.db.backends.mysql"), "mysql", is_async=True, importer=importer)
     assert spec.url.drivername == "mysql+asyncmy"
 
 
@@ -273,7 +273,7 @@ def test_missing_driver_names_the_extra_to_install(vendor, is_async, package):
         raise ImportError(f"No module named {module!r}")
 
     with pytest.raises(MissingDriverError) as excinfo:
-        sqla.derive_spec("shop", settings(), vendor, is_async=is_async, importer=importer)
+        dialects.derive_spec("shop", settings(), vendor, is_async=is_async, importer=importer)
     message = str(excinfo.value)
     assert f"pip install {package!r}" in message
     assert "'shop'" in message and PASSWORD not in message
@@ -285,9 +285,9 @@ def test_async_engines_without_greenlet_say_what_to_install():
             raise ImportError("No module named 'greenlet'")
 
     with pytest.raises(MissingDriverError, match=re.escape("pip install 'django-appdb[async]'")):
-        sqla.derive_spec("shop", settings(), "postgresql", is_async=True, importer=importer)
+        dialects.derive_spec("shop", settings(), "postgresql", is_async=True, importer=importer)
     # Sync engines do not need it.
-    assert sqla.derive_spec("shop", settings(), "postgresql", is_async=False, importer=importer)
+    assert dialects.derive_spec("shop", settings(), "postgresql", is_async=False, importer=importer)
 
 
 def test_real_missing_mysqlclient_is_reported():
@@ -312,7 +312,7 @@ def test_unsupported_backend_lists_supported_ones():
 @pytest.mark.psycopg
 def test_options_precedence_derived_then_global_then_app():
     spec = derive(settings(CONN_HEALTH_CHECKS=True, OPTIONS={"sslmode": "require", "connect_timeout": 3}))
-    sqla.apply_options(
+    dialects.apply_options(
         spec,
         {"pool_size": 3, "pool_pre_ping": False, "connect_args": {"connect_timeout": 5, "application_name": "g"}},
         {"pool_size": 7, "connect_args": {"application_name": "app"}},
@@ -330,11 +330,11 @@ def test_options_precedence_derived_then_global_then_app():
 
 @pytest.mark.psycopg
 def test_rejected_engine_options_are_a_clear_error_without_the_password():
-    spec = sqla.apply_options(
+    spec = dialects.apply_options(
         derive(settings()), {"pool_size": 3, "no_such_option": 1, "connect_args": {"password": PASSWORD}}
     )
     with pytest.raises(ImproperlyConfigured) as excinfo:
-        sqla.create(spec)
+        dialects.create(spec)
     message = str(excinfo.value)
     assert "no_such_option" in message and "'shop'" in message
     assert PASSWORD not in message
@@ -343,7 +343,7 @@ def test_rejected_engine_options_are_a_clear_error_without_the_password():
 @pytest.mark.parametrize("is_async", [False, pytest.param(True, marks=pytest.mark.async_drivers)])
 @pytest.mark.psycopg
 def test_engine_repr_never_shows_the_password(is_async):
-    engine = sqla.create(derive(settings(), is_async=is_async))
+    engine = dialects.create(derive(settings(), is_async=is_async))
     try:
         for shown in (repr(engine), str(engine), repr(engine.url), str(engine.url)):
             assert PASSWORD not in shown
@@ -357,7 +357,7 @@ def test_engine_repr_never_shows_the_password(is_async):
 @pytest.mark.psycopg
 def test_errors_name_the_apps_on_the_alias_and_their_source():
     with pytest.raises(ImproperlyConfigured) as info:
-        sqla.derive_spec("inventory", settings(PORT="abc"), "postgresql", is_async=False)
+        dialects.derive_spec("inventory", settings(PORT="abc"), "postgresql", is_async=False)
     assert "database alias 'inventory'" in str(info.value)
     assert "used by app 'inventory' from inventory.database" in str(info.value)
     assert "PORT 'abc' is not a number" in str(info.value)

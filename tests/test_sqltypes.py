@@ -9,7 +9,7 @@ import pytest
 from django.test import override_settings
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from django_appdb.sqltypes import AwareDateTime, Duration, IPAddress
+from django_appdb.sqlalchemy.columntypes import AwareDateTime, Duration, IPAddress
 
 UTC = datetime.timezone.utc
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")

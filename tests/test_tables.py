@@ -40,10 +40,10 @@ from sqlalchemy.schema import CreateTable
 
 from catalog.models import Category, Product, Tag
 from django_appdb import UnsupportedFieldError, metadata_for, register_field_type, table_for
-from django_appdb.databases import state
-from django_appdb.fieldtypes import sa_type_for, supported_internal_types, unregister_field_type
-from django_appdb.sqltypes import AwareDateTime, Duration, EncodedJSON, IPAddress
-from django_appdb.tables import clear_cache, database_of
+from django_appdb.sqlalchemy.columntypes import AwareDateTime, Duration, EncodedJSON, IPAddress
+from django_appdb.sqlalchemy.fieldtypes import sa_type_for, supported_internal_types, unregister_field_type
+from django_appdb.sqlalchemy.tables import clear_cache, database_of
+from django_appdb.state import state
 from inventory.models import StockItem, Warehouse
 from orders.models import Order, OrderLine
 from tests.zoo import define_zoo

@@ -22,7 +22,7 @@ from django.test.utils import isolate_apps
 from sqlalchemy import Engine, func, insert, inspect, select, update
 
 from catalog.models import Category, Product, Tag
-from django_appdb.tables import clear_cache, database_of, table_for
+from django_appdb.sqlalchemy.tables import clear_cache, database_of, table_for
 from inventory.models import StockItem, Warehouse
 from orders.models import Order, OrderLine
 from tests.sa_engines import sync_engine

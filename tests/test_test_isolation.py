@@ -22,9 +22,10 @@ from django.db import connections
 from django.test.testcases import DatabaseOperationForbidden
 from sqlalchemy import text
 
-from django_appdb import checks, testguard
-from django_appdb.engines import EngineHandler
+from django_appdb import checks
 from django_appdb.exceptions import NotATestDatabaseError, SetupRefusedError
+from django_appdb.sqlalchemy.engines import EngineHandler
+from django_appdb.testing import guard
 from tests.conftest import ROOT, child_env, postgres_databases
 
 TESTPROJECT = ROOT / "testproject"
@@ -35,14 +36,14 @@ NO_SERIALIZE = {} if django.VERSION >= (6, 0) else {"serialize": False}
 @pytest.fixture
 def real(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Return a function marking settings as a real database, for this test only."""
-    identities = dict(testguard._real_identities)
-    settings_by_alias = dict(testguard._real_settings)
-    monkeypatch.setattr(testguard, "_real_identities", identities)
-    monkeypatch.setattr(testguard, "_real_settings", settings_by_alias)
+    identities = dict(guard._real_identities)
+    settings_by_alias = dict(guard._real_settings)
+    monkeypatch.setattr(guard, "_real_identities", identities)
+    monkeypatch.setattr(guard, "_real_settings", settings_by_alias)
 
     def mark(alias: str, settings_dict: dict[str, Any]) -> None:
         settings_by_alias[alias] = settings_dict
-        identities[testguard.guard_identity(settings_dict)] = alias
+        identities[guard.guard_identity(settings_dict)] = alias
 
     yield mark
 
@@ -54,10 +55,10 @@ def sqlite_file(path: Path) -> None:
 
 @pytest.mark.django_db(databases=["default", "inventory"])
 def test_a_test_run_is_active_here_and_the_real_databases_were_recorded_before_it():
-    assert testguard.running_tests()
+    assert guard.running_tests()
     # Recorded at start-up: the test databases Django switched to are not among them.
-    assert testguard.real_aliases(connections["inventory"].settings_dict) is None
-    assert testguard.real_aliases(testguard._real_settings["inventory"]) == "inventory"
+    assert guard.real_aliases(connections["inventory"].settings_dict) is None
+    assert guard.real_aliases(guard._real_settings["inventory"]) == "inventory"
 
 
 def test_an_engine_and_djangos_connection_are_refused_a_real_database(add_alias, real, tmp_path, unblocked):
@@ -122,7 +123,7 @@ def test_outside_a_test_run_nothing_is_checked(monkeypatch, add_alias, real, tmp
     path = tmp_path / "real.sqlite3"
     alias = add_alias("scratch", ENGINE="django.db.backends.sqlite3", NAME=str(path))
     real(alias, connections.settings[alias])
-    monkeypatch.setattr(testguard, "running_tests", lambda: False)
+    monkeypatch.setattr(guard, "running_tests", lambda: False)
     engine = EngineHandler()[alias]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT 1")).scalar() == 1
@@ -161,7 +162,7 @@ def test_failing_checks_stop_the_set_up_before_anything_is_created(add_alias, mo
         TEST={"NAME": str(tmp_path / "test.sqlite3")},
     )
     found = [Error("a relation crosses databases", hint="move both", id="django_appdb.E003")]
-    monkeypatch.setattr(testguard, "serious_check_messages", lambda: found)
+    monkeypatch.setattr(guard, "serious_check_messages", lambda: found)
     with django_db_blocker.unblock(), pytest.raises(SetupRefusedError) as caught:
         connections[alias].creation.create_test_db(verbosity=0, autoclobber=True, **NO_SERIALIZE)
     assert "(django_appdb.E003) a relation crosses databases" in str(caught.value)
@@ -171,7 +172,7 @@ def test_failing_checks_stop_the_set_up_before_anything_is_created(add_alias, mo
 
 def test_a_set_up_that_fails_drops_the_test_databases_it_created(add_alias, monkeypatch, tmp_path, django_db_blocker):
     # This run's own test databases are not part of this set-up.
-    monkeypatch.setattr(testguard, "_created", [])
+    monkeypatch.setattr(guard, "_created", [])
     first = add_alias(
         "scratch1",
         ENGINE="django.db.backends.sqlite3",
@@ -227,7 +228,7 @@ def test_the_system_check_names_the_alias_and_the_fix(monkeypatch, tmp_path):
             "TEST": {"NAME": str(tmp_path / "d.sqlite3")},
         },
     }
-    monkeypatch.setattr(testguard, "_real_settings", databases)
+    monkeypatch.setattr(guard, "_real_settings", databases)
     messages = checks.check_test_database_names()
     assert [message.id for message in messages] == ["django_appdb.E007"]
     assert "database alias 'ledger'" in messages[0].msg and "the real database of alias 'default'" in messages[0].msg

@@ -6,7 +6,7 @@ from django.test import TestCase, TransactionTestCase
 from sqlalchemy import insert
 
 from catalog.models import Category, Product
-from django_appdb import get_sync_session, table_for
+from django_appdb import get_sync_app_session, table_for
 from django_appdb.testing import app_aliases
 from inventory.models import Warehouse
 from orders.models import Order
@@ -33,6 +33,6 @@ class CatalogSqlalchemyTests(TransactionTestCase):
     databases = {"default"}
 
     def test_a_session_on_the_default_database_writes_to_its_test_database(self):
-        with get_sync_session() as session:
+        with get_sync_app_session("default") as session:
             session.execute(insert(table_for(Category)).values(name="From SQLAlchemy"))
         self.assertEqual(list(Category.objects.values_list("name", flat=True)), ["From SQLAlchemy"])

@@ -15,8 +15,8 @@ from django.test.testcases import DatabaseOperationForbidden
 from sqlalchemy import func, insert, select
 
 from django_appdb import get_engine, get_sync_app_session, table_for
-from django_appdb.engines import reset_engines
 from django_appdb.exceptions import NotATestDatabaseError, UndeclaredDatabaseError
+from django_appdb.sqlalchemy.engines import reset_engines
 from django_appdb.testing import app_aliases
 from orders import store
 from orders.models import Order

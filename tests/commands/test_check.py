@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
 
-from django_appdb import probing
-from django_appdb.probing import check_databases
+from django_appdb.operations import probing
+from django_appdb.operations.probing import check_databases
 
 from .conftest import run_manage
 

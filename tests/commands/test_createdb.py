@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connections
 
-from django_appdb.creation import create_databases, quote_identifier
+from django_appdb.operations.creating import create_databases, quote_identifier
 
 from .conftest import project_env, run_manage
 

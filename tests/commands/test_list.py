@@ -9,7 +9,7 @@ import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
 
-from django_appdb.listing import COLUMNS, list_app_databases
+from django_appdb.operations.listing import COLUMNS, list_app_databases
 
 from .conftest import run_manage
 

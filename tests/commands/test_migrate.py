@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from django_appdb.migrating import migration_targets
+from django_appdb.operations.migrating import migration_targets
 
 from .conftest import project_env, run_manage
 

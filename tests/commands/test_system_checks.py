@@ -11,9 +11,9 @@ from django.core.checks import run_checks
 from django.db import connections, router
 
 from django_appdb import checks
-from django_appdb.databases import state
 from django_appdb.dburls import identity
 from django_appdb.routers import AppDatabaseRouter
+from django_appdb.state import state
 
 from .conftest import run_manage
 
@@ -156,6 +156,7 @@ def test_relations_across_databases_are_named_with_their_fields(shelf_project):
 
 def test_relation_checks_follow_the_routing(monkeypatch):
     monkeypatch.setitem(state.aliases, "contenttypes", "orders")
+    monkeypatch.setitem(state.routes, "contenttypes", "orders")
     messages = checks.check_relations()
     assert {str(message.obj) for message in messages} == {
         "auth.Permission.content_type",

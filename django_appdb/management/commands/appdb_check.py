@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from django_appdb.management.tables import format_table
-from django_appdb.probing import DEFAULT_TIMEOUT, check_databases
+from django_appdb.operations.probing import DEFAULT_TIMEOUT, check_databases
+from django_appdb.operations.textformat import format_table
 
 
 class Command(BaseCommand):

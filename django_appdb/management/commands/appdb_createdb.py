@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from django_appdb.creation import DEFAULT_TIMEOUT, create_databases
-from django_appdb.management.tables import format_table
+from django_appdb.operations.creating import DEFAULT_TIMEOUT, create_databases
+from django_appdb.operations.textformat import format_table
 
 
 class Command(BaseCommand):

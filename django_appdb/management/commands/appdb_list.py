@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from django_appdb.listing import COLUMNS, list_app_databases
-from django_appdb.management.tables import format_table
+from django_appdb.operations.listing import COLUMNS, list_app_databases
+from django_appdb.operations.textformat import format_table
 
 _TABLE_COLUMNS = [column for column in COLUMNS if column != "source_kind"]
 _HEADINGS = {"atomic_requests": "ATOMIC"}

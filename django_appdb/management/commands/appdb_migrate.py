@@ -8,7 +8,8 @@ from typing import Any, TextIO, cast
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from django_appdb.migrating import (
+from django_appdb.backends import describe_error
+from django_appdb.operations.migrating import (
     DatabaseMigration,
     DatabaseMigrationError,
     MigrationOptions,
@@ -18,7 +19,6 @@ from django_appdb.migrating import (
     migrate_databases,
     migration_targets,
 )
-from django_appdb.standalone import describe_error
 
 
 def _databases(count: int) -> str:

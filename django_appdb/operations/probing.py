@@ -10,10 +10,11 @@ from typing import Any, Literal
 
 from django.db import connections
 
-from .databases import AppDatabase, app_databases
-from .dburls import identity, mask_url, parse_url, settings_to_url
-from .standalone import describe_error, missing_sqlite_file, standalone_connection, vendor_of
-from .targets import databases_by_alias
+from django_appdb.backends import describe_error, missing_sqlite_file, vendor_of
+from django_appdb.databases import AppDatabase
+from django_appdb.dburls import identity, mask_url, parse_url, settings_to_url
+from django_appdb.operations.connections import standalone_connection
+from django_appdb.state import app_databases, databases_by_alias
 
 DEFAULT_TIMEOUT = 5.0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from .standalone import vendor_of
-from .targets import selected_records
+from django_appdb.backends import vendor_of
+from django_appdb.state import selected_records
 
 #: Column order of ``appdb_list``, in its table and in its JSON objects.
 COLUMNS = ("label", "alias", "source", "source_kind", "vendor", "atomic_requests", "url")

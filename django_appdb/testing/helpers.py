@@ -1,15 +1,4 @@
-"""Helpers for testing a project that uses django-appdb.
-
-* :func:`app_aliases` gives the database aliases a test declares in
-  ``databases`` (Django's ``TestCase``) or ``@pytest.mark.django_db``.
-* :func:`django_connection_session` gives a SQLAlchemy session that shares
-  Django's connection and transaction, so a ``TestCase`` test sees the ORM's
-  rows from SQLAlchemy and the other way round, and Django's rollback undoes
-  both.
-
-The pytest fixtures (``appdb_session``, ``appdb_async_session``,
-``appdb_django_session``) live in :mod:`django_appdb.pytest_plugin`.
-"""
+"""The helpers :mod:`django_appdb.testing` exports: the aliases a test declares, a session on Django's connection."""
 
 from __future__ import annotations
 
@@ -19,16 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from .databases import state
+from django_appdb.state import resolve_alias, state
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["app_aliases", "database_alias", "django_connection_session"]
+__all__ = ["app_aliases", "django_connection_session"]
 
 
-def app_aliases(*app_labels: str) -> set[str]:
-    """Return the database aliases of the given apps, or of every installed app.
+def app_aliases(*names: str) -> set[str]:
+    """Return the database aliases of the given apps (labels or aliases), or of every installed app.
 
     Use it for ``databases`` on Django test cases and in
     ``@pytest.mark.django_db(databases=...)``::
@@ -37,34 +26,12 @@ def app_aliases(*app_labels: str) -> set[str]:
             databases = app_aliases()            # every app database
             # databases = app_aliases("orders")  # just one app's
 
-    ``default`` is always included: Django keeps its own tables there.
+    ``default`` is always included: Django keeps its own tables there. Each
+    name follows :func:`~django_appdb.state.resolve_alias`.
     """
-    if not app_labels:
+    if not names:
         return {DEFAULT_DB_ALIAS, *state.aliases.values()}
-    unknown = [label for label in app_labels if label not in state.aliases]
-    if unknown:
-        raise LookupError(
-            f"No installed app with label {', '.join(map(repr, unknown))}. "
-            f"Known labels: {', '.join(sorted(state.aliases))}."
-        )
-    return {DEFAULT_DB_ALIAS, *(state.aliases[label] for label in app_labels)}
-
-
-def database_alias(name: str) -> str:
-    """Return the database alias ``name`` stands for: an installed app's label, else a database alias.
-
-    Raise ``LookupError`` listing both when it is neither.
-    """
-    alias = state.aliases.get(name)
-    if alias is not None:
-        return alias
-    if name in connections.settings:
-        return name
-    raise LookupError(
-        f"{name!r} is neither an installed app label nor a database alias. "
-        f"Labels: {', '.join(sorted(state.aliases)) or '(none)'}; "
-        f"aliases: {', '.join(sorted(connections.settings))}."
-    )
+    return {DEFAULT_DB_ALIAS, *map(resolve_alias, names)}
 
 
 @contextmanager
@@ -99,16 +66,16 @@ def django_connection_session(name: str = DEFAULT_DB_ALIAS, **options: Any) -> I
     ``django.db.NotSupportedError``. Sync only: Django's connection cannot be
     shared with an ``AsyncSession``.
     """
-    from . import shared_connection
+    from django_appdb.sqlalchemy import djangoconnection
 
-    alias = database_alias(name)
+    alias = resolve_alias(name)
     connection = connections[alias]
-    shared_connection.check_access(connection)
+    djangoconnection.check_access(connection)
     with transaction.atomic(using=alias):
-        session, bound = shared_connection.open_session(connection, **options)
+        session, bound = djangoconnection.open_session(connection, **options)
         try:
             yield session
         except BaseException:
-            shared_connection.close_session(session, bound, connection, commit=False)
+            djangoconnection.close_session(session, bound, connection, commit=False)
             raise
-        shared_connection.close_session(session, bound, connection, commit=True)
+        djangoconnection.close_session(session, bound, connection, commit=True)

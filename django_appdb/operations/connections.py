@@ -8,35 +8,15 @@ open) the connection the rest of the process uses for that alias.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import load_backend
 
-from .dburls import MASK, builtin_vendor, mask_text, sqlite_path
-
-# builtin_vendor and sqlite_path live with the URL helpers; importable from here as before.
-__all__ = [
-    "builtin_vendor",
-    "describe_error",
-    "missing_sqlite_file",
-    "sqlite_path",
-    "standalone_connection",
-    "vendor_of",
-]
-
-
-def vendor_of(alias: str) -> str:
-    """Return the vendor (``"postgresql"``, ``"sqlite"``, ...) of ``alias`` without connecting."""
-    engine = str(connections.settings[alias].get("ENGINE") or "")
-    try:
-        return str(load_backend(engine).DatabaseWrapper.vendor)
-    except Exception:
-        return builtin_vendor(engine) or engine.rsplit(".", 1)[-1] or "unknown"
+__all__ = ["standalone_connection"]
 
 
 def _with_connect_timeout(vendor: str, options: dict[str, Any], seconds: float) -> None:
@@ -85,23 +65,3 @@ def standalone_connection(alias: str, *, connect_timeout: float | None = None) -
             # SQLite ignores close() on in-memory databases to protect their
             # data; this private connection holds none worth keeping.
             BaseDatabaseWrapper.close(wrapper)
-
-
-def missing_sqlite_file(settings_dict: Mapping[str, Any]) -> Path | None:
-    """Return the file of a SQLite database if it does not exist yet, else None."""
-    path = sqlite_path(settings_dict)
-    return path if path is not None and not path.exists() else None
-
-
-def describe_error(exc: BaseException, settings_dict: Mapping[str, Any] | None = None) -> str:
-    """Return ``exc`` as one line, ``"Type: message"``, with any password masked.
-
-    Besides URLs, the literal password of ``settings_dict`` is masked wherever
-    a driver happens to echo it.
-    """
-    message = " ".join(str(exc).split())
-    password = (settings_dict or {}).get("PASSWORD")
-    if password:
-        message = message.replace(str(password), MASK)
-    message = mask_text(message)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -182,13 +182,13 @@ def _build(connection: BaseDatabaseWrapper, raw: Any) -> Engine:
     from sqlalchemy import create_engine
     from sqlalchemy.pool import StaticPool
 
-    from . import sqla
+    from django_appdb.sqlalchemy import dialects
 
     vendor = connection.vendor
     alias = connection.alias
     # The URL names the database, as the app's own engine does: repositories
     # compare it to tell which database a session is bound to.
-    url = sqla.derive_spec(alias, connection.settings_dict, vendor, is_async=False).url
+    url = dialects.derive_spec(alias, connection.settings_dict, vendor, is_async=False).url
     options: dict[str, Any] = {"poolclass": StaticPool, "pool_reset_on_return": None}
     loaders: tuple[tuple[int, type], ...] = ()
     if vendor == "postgresql":
@@ -246,7 +246,7 @@ def open_session(connection: BaseDatabaseWrapper, **options: Any) -> tuple[Sessi
     """
     from sqlalchemy.orm import Session
 
-    from .sessions import SESSION_OPTIONS
+    from django_appdb.sqlalchemy.sessions import SESSION_OPTIONS
 
     check_access(connection)
     engine = engine_for(connection)

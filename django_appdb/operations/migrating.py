@@ -16,9 +16,10 @@ from typing import Any, Literal, TextIO
 from django.core.management import call_command
 from django.db import connections
 
-from .dburls import mask_text
-from .standalone import describe_error, standalone_connection
-from .targets import databases_by_alias
+from django_appdb.backends import describe_error
+from django_appdb.dburls import mask_text
+from django_appdb.operations.connections import standalone_connection
+from django_appdb.state import databases_by_alias
 
 Outcome = Literal["migrated", "planned", "up-to-date", "unapplied"]
 

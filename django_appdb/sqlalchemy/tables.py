@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
-from django.core.signals import setting_changed
 from django.db import connections
 from django.db.models import NOT_PROVIDED, Model, UniqueConstraint
 from django.utils import timezone
@@ -42,10 +41,10 @@ from sqlalchemy import (
     UniqueConstraint as SAUniqueConstraint,
 )
 
-from . import fieldtypes
-from .conf import conf
-from .databases import alias_for, state
-from .fieldtypes import AnyField
+from django_appdb.conf import conf
+from django_appdb.sqlalchemy import fieldtypes
+from django_appdb.sqlalchemy.fieldtypes import AnyField
+from django_appdb.state import resolve_alias, state
 
 if TYPE_CHECKING:
     from django.db.models import ForeignObject
@@ -106,14 +105,6 @@ class _Cache:
 _cache = _Cache()
 
 
-def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("USE_TZ", "DATABASES"):
-        _cache.clear()
-
-
-setting_changed.connect(_on_setting_changed, dispatch_uid="django_appdb.tables")
-
-
 def _context(alias: str) -> fieldtypes.TypeContext:
     db_settings = connections.settings.get(alias, {})
     return fieldtypes.TypeContext(use_tz=conf.USE_TZ, db_timezone=db_settings.get("TIME_ZONE") or None)
@@ -150,8 +141,8 @@ def _resolve(model: type[Model] | Model | str) -> type[Model]:
 
 
 def database_of(model: type[Model]) -> str:
-    """Return the database alias ``model``'s app is routed to by django-appdb."""
-    return alias_for(model._meta.app_label)
+    """Return the database alias ``model``'s rows live on, as the router decides."""
+    return state.alias_of(model)
 
 
 def table_for(model: type[Model] | Model | str) -> Table:
@@ -191,7 +182,7 @@ def metadata_for(app_label: str) -> MetaData:
     Raise ``LookupError`` for an app label that is not installed.
     """
     app_config = apps.get_app_config(app_label)
-    alias = alias_for(app_config.label)
+    alias = resolve_alias(app_config.label)
     for model in app_config.get_models(include_auto_created=True):
         if not model._meta.proxy and not model._meta.swapped:
             table_for(model)

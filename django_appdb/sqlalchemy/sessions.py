@@ -21,14 +21,14 @@ import asyncio
 import functools
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import sqla
-from .databases import state
-from .engines import app_alias, async_engines, engines
+from django_appdb.sqlalchemy import dialects
+from django_appdb.sqlalchemy.engines import _BaseEngineHandler, async_engines, engines
+from django_appdb.state import resolve_alias
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,7 +42,6 @@ __all__ = [
     "get_session",
     "get_sessionmaker",
     "get_sync_app_session",
-    "get_sync_session",
 ]
 
 SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False}
@@ -51,40 +50,49 @@ SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False}
 _closing: set[asyncio.Future[None]] = set()
 
 
-class AppSessionmaker(sessionmaker[Session]):
-    """A ``sessionmaker`` for one database alias, binding each session to the alias's engine when it is made.
+class _AliasBound:
+    """What both factories add to SQLAlchemy's: an alias, and each session bound to its current engine.
 
-    ``bind`` given to the call or to :meth:`configure` wins, as with any
+    ``bind`` given to the call or to ``configure()`` wins, as with any
     ``sessionmaker``.
     """
 
+    kw: dict[str, Any]
+    alias: str
+
+    @staticmethod
+    def _handler() -> _BaseEngineHandler[Any]:
+        raise NotImplementedError
+
     def __init__(self, alias: str, **options: Any) -> None:
-        super().__init__(**{**SESSION_OPTIONS, **options})
+        cast(Any, super()).__init__(**{**SESSION_OPTIONS, **options})
         self.alias = alias
 
-    def __call__(self, **local_kw: Any) -> Session:
-        """Return a new ``Session`` on the alias's current engine."""
+    def __call__(self, **local_kw: Any) -> Any:
+        """Return a new session on the alias's engine (for the running event loop, when async)."""
         if local_kw.get("bind") is None and self.kw.get("bind") is None:
-            local_kw["bind"] = engines._record(self.alias).engine
-        return super().__call__(**local_kw)
+            local_kw["bind"] = self._handler().record(self.alias).engine
+        return cast(Any, super()).__call__(**local_kw)
+
+
+class AppSessionmaker(_AliasBound, sessionmaker[Session]):
+    """A ``sessionmaker`` for one database alias, binding each session to the alias's engine when it is made."""
+
+    @staticmethod
+    def _handler() -> _BaseEngineHandler[Any]:
+        return engines
 
 
 @functools.cache
 def _async_sessionmaker_class() -> Callable[[str], async_sessionmaker[AsyncSession]]:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    class AsyncAppSessionmaker(async_sessionmaker[AsyncSession]):
+    class AsyncAppSessionmaker(_AliasBound, async_sessionmaker[AsyncSession]):
         """An ``async_sessionmaker`` for one alias, binding each session to its engine for the running loop."""
 
-        def __init__(self, alias: str, **options: Any) -> None:
-            super().__init__(**{**SESSION_OPTIONS, **options})
-            self.alias = alias
-
-        def __call__(self, **local_kw: Any) -> AsyncSession:
-            """Return a new ``AsyncSession`` on the alias's engine for the running event loop."""
-            if local_kw.get("bind") is None and self.kw.get("bind") is None:
-                local_kw["bind"] = async_engines._record(self.alias).engine
-            return super().__call__(**local_kw)
+        @staticmethod
+        def _handler() -> _BaseEngineHandler[Any]:
+            return async_engines
 
     AsyncAppSessionmaker.__module__ = __name__
     return AsyncAppSessionmaker
@@ -98,15 +106,14 @@ _label_makers: dict[str, AppSessionmaker] = {}
 _label_async_makers: dict[str, async_sessionmaker[AsyncSession]] = {}
 
 
-def _forget_labels() -> None:
+def forget_labels() -> None:
+    """Forget the session factories cached by app label (the labels' aliases may have changed)."""
     _label_makers.clear()
     _label_async_makers.clear()
 
 
-state.on_load.append(_forget_labels)
-
-
-def _sessionmaker(alias: str) -> AppSessionmaker:
+def sessionmaker_for(alias: str) -> AppSessionmaker:
+    """Return the alias's session factory, built once."""
     maker = _makers.get(alias)
     if maker is None:
         # Two threads may both build one; the first stored wins.
@@ -114,13 +121,14 @@ def _sessionmaker(alias: str) -> AppSessionmaker:
     return maker
 
 
-def _async_sessionmaker(alias: str) -> async_sessionmaker[AsyncSession]:
+def async_sessionmaker_for(alias: str) -> async_sessionmaker[AsyncSession]:
+    """Return the alias's async session factory, built once; raise ``MissingDriverError`` first if it cannot work."""
     maker = _async_makers.get(alias)
     if maker is None:
         # Report a missing greenlet or async driver for this alias, naming
         # the extra to install, before sqlalchemy.ext.asyncio is imported.
         if alias in connections.settings:
-            sqla.driver_for(connections[alias].vendor, True, alias=alias, settings_dict=connections.settings[alias])
+            dialects.driver_for(connections[alias].vendor, True, alias=alias, settings_dict=connections.settings[alias])
         maker = _async_makers.setdefault(alias, _async_sessionmaker_class()(alias))
     return maker
 
@@ -134,7 +142,7 @@ def get_sessionmaker(app_label: str) -> sessionmaker[Session]:
     """
     maker = _label_makers.get(app_label)
     if maker is None:
-        maker = _label_makers.setdefault(app_label, _sessionmaker(app_alias(app_label)))
+        maker = _label_makers.setdefault(app_label, sessionmaker_for(resolve_alias(app_label)))
     return maker
 
 
@@ -147,31 +155,47 @@ def get_async_sessionmaker(app_label: str) -> async_sessionmaker[AsyncSession]:
     """
     maker = _label_async_makers.get(app_label)
     if maker is None:
-        maker = _label_async_makers.setdefault(app_label, _async_sessionmaker(app_alias(app_label)))
+        maker = _label_async_makers.setdefault(app_label, async_sessionmaker_for(resolve_alias(app_label)))
     return maker
 
 
-class AsyncAppSession:
-    """An async unit of work on one database: commit on success, roll back on error, always close."""
+class _UnitOfWork:
+    """What both units of work share: one alias, one session at a time."""
 
     __slots__ = ("_alias", "_session")
 
     def __init__(self, alias: str) -> None:
         self._alias = alias
-        self._session: AsyncSession | None = None
+        self._session: Any = None
+
+    def _begin(self, maker: Callable[[], Any], again: str) -> Any:
+        if self._session is not None:
+            raise RuntimeError(f"This app session is already in use; call {again}() again.")
+        self._session = session = maker()
+        return session
+
+    def _end(self) -> Any:
+        session, self._session = self._session, None
+        assert session is not None
+        return session
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._alias!r}>"
+
+
+class AsyncAppSession(_UnitOfWork):
+    """An async unit of work on one database: commit on success, roll back on error, always close."""
+
+    __slots__ = ()
 
     async def __aenter__(self) -> AsyncSession:
-        if self._session is not None:
-            raise RuntimeError("This app session is already in use; call get_app_session() again.")
-        self._session = session = _async_sessionmaker(self._alias)()
+        session: AsyncSession = self._begin(async_sessionmaker_for(self._alias), "get_app_session")
         return session
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        session = self._session
-        self._session = None
-        assert session is not None
+        session: AsyncSession = self._end()
         try:
             if exc_type is None:
                 try:
@@ -192,31 +216,21 @@ class AsyncAppSession:
             closing.add_done_callback(_closing.discard)
             await asyncio.shield(closing)
 
-    def __repr__(self) -> str:
-        return f"<AsyncAppSession {self._alias!r}>"
 
-
-class AppSession:
+class AppSession(_UnitOfWork):
     """A sync unit of work on one database: commit on success, roll back on error, always close."""
 
-    __slots__ = ("_alias", "_session")
-
-    def __init__(self, alias: str) -> None:
-        self._alias = alias
-        self._session: Session | None = None
+    __slots__ = ()
 
     def __enter__(self) -> Session:
-        if self._session is not None:
-            raise RuntimeError("This app session is already in use; call get_sync_app_session() again.")
-        self._session = session = _sessionmaker(self._alias)()
+        session: Session = self._begin(sessionmaker_for(self._alias), "get_sync_app_session")
         return session
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        session = self._session
-        self._session = None
-        assert session is not None
+        session: Session = self._end()
+        # The same steps as __aexit__, without the awaits.
         try:
             if exc_type is None:
                 try:
@@ -229,9 +243,6 @@ class AppSession:
         finally:
             session.close()
 
-    def __repr__(self) -> str:
-        return f"<AppSession {self._alias!r}>"
-
 
 def get_app_session(app_label: str) -> AsyncAppSession:
     """Return an async context manager yielding an ``AsyncSession`` on ``app_label``'s database.
@@ -240,7 +251,7 @@ def get_app_session(app_label: str) -> AsyncAppSession:
     block exits cleanly, rolls back when it raises, and always closes the
     session. Raise ``LookupError`` at once for a label that is not installed.
     """
-    return AsyncAppSession(app_alias(app_label))
+    return AsyncAppSession(resolve_alias(app_label))
 
 
 def get_sync_app_session(app_label: str) -> AppSession:
@@ -249,17 +260,12 @@ def get_sync_app_session(app_label: str) -> AppSession:
     The sync counterpart of :func:`get_app_session`, with the same commit,
     rollback and close behaviour.
     """
-    return AppSession(app_alias(app_label))
+    return AppSession(resolve_alias(app_label))
 
 
 def get_session() -> AsyncAppSession:
-    """Return an async context manager yielding an ``AsyncSession`` on the default database.
+    """Return ``get_app_session("default")``: an async unit of work on the default database.
 
-    ``async with get_session() as session:``, as :func:`get_app_session`.
+    A thin alias, kept because the design log names it.
     """
     return AsyncAppSession(DEFAULT_DB_ALIAS)
-
-
-def get_sync_session() -> AppSession:
-    """Return a context manager yielding a ``Session`` on the default database."""
-    return AppSession(DEFAULT_DB_ALIAS)

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .dburls import mask_settings, mask_text
-from .exceptions import MissingDriverError
+from django_appdb.dburls import mask_settings, mask_text
+from django_appdb.exceptions import MissingDriverError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -115,7 +115,7 @@ class EngineSpec:
 def _error(
     alias: str, settings_dict: Mapping[str, Any], problem: str, fix: str = "", *, missing: str | None = None
 ) -> ImproperlyConfigured:
-    from .databases import state
+    from django_appdb.state import state
 
     engine = settings_dict.get("ENGINE", "")
     # Name the apps on the alias and where their database came from, so the

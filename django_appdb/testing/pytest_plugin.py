@@ -1,7 +1,7 @@
 """pytest fixtures for projects that use django-appdb, on top of pytest-django.
 
 Installed with django-appdb and loaded through the ``pytest11`` entry point
-(``-p django_appdb.pytest_plugin`` when plugin autoloading is disabled). It
+(``-p django_appdb.testing.pytest_plugin`` when plugin autoloading is disabled). It
 only defines fixtures and imports nothing of Django or SQLAlchemy until one
 is used, so it leaves projects that do not use django_appdb alone.
 
@@ -60,7 +60,7 @@ def _widened_databases() -> frozenset[str] | None:
     django_apps = sys.modules.get("django.apps")
     if django_apps is None or not django_apps.apps.ready or not django_apps.apps.is_installed("django_appdb"):
         return None
-    from .testguard import default_test_databases
+    from django_appdb.testing.guard import default_test_databases
 
     widened = default_test_databases()
     return widened if widened != {"default"} else None
@@ -126,7 +126,7 @@ class DatabaseAccess:
             self.rolled_back = False
             return
         if databases is None:
-            from .testguard import default_test_databases
+            from django_appdb.testing.guard import default_test_databases
 
             self.declared = default_test_databases()
         elif databases == "__all__":
@@ -138,7 +138,7 @@ class DatabaseAccess:
 
     def alias(self, fixture: str, name: str) -> str:
         """Return the alias ``name`` stands for; fail the test if it may not use that database."""
-        from .testing import database_alias
+        from django_appdb.state import resolve_alias
 
         if self.declared is None:
             pytest.fail(
@@ -147,7 +147,7 @@ class DatabaseAccess:
                 "or list the aliases it uses.",
                 pytrace=False,
             )
-        alias = database_alias(name)
+        alias = resolve_alias(name)
         if alias not in self.declared:
             pytest.fail(
                 f"{fixture}({name!r}): {self.test} may not use database alias {alias!r}; it declared "
@@ -204,10 +204,10 @@ def appdb_session(_appdb_database_access: DatabaseAccess) -> Iterator[Callable[.
     opened: list[Session] = []
 
     def factory(name: str, **options: Any) -> Session:
-        from .sessions import _sessionmaker
+        from django_appdb.sqlalchemy.sessions import sessionmaker_for
 
         alias = access.alias("appdb_session", name)
-        session = _sessionmaker(alias)(**options)
+        session: Session = sessionmaker_for(alias)(**options)
         access.refuse_commits(session, alias, "appdb_session", name)
         opened.append(session)
         return session
@@ -243,10 +243,10 @@ def _async_session_fixture() -> Any:
         opened: list[AsyncSession] = []
 
         def factory(name: str, **options: Any) -> AsyncSession:
-            from .sessions import _async_sessionmaker
+            from django_appdb.sqlalchemy.sessions import async_sessionmaker_for
 
             alias = access.alias("appdb_async_session", name)
-            session = _async_sessionmaker(alias)(**options)
+            session = async_sessionmaker_for(alias)(**options)
             access.refuse_commits(session.sync_session, alias, "appdb_async_session", name)
             opened.append(session)
             return session
@@ -273,7 +273,7 @@ def appdb_django_session(_appdb_database_access: DatabaseAccess) -> Iterator[Cal
     """
     from django.db import connections
 
-    from . import shared_connection
+    from django_appdb.sqlalchemy import djangoconnection
 
     access = _appdb_database_access
     opened: dict[str, tuple[Session, Connection]] = {}
@@ -283,17 +283,17 @@ def appdb_django_session(_appdb_database_access: DatabaseAccess) -> Iterator[Cal
         if alias in opened:
             return opened[alias][0]
         connection = connections[alias]
-        shared_connection.check_supported(connection)
-        if not shared_connection.in_test_transaction(connection):
+        djangoconnection.check_supported(connection)
+        if not djangoconnection.in_test_transaction(connection):
             pytest.fail(
                 f"appdb_django_session({name!r}) shares the transaction Django wraps a test in, and this test "
                 "has none (transaction=True, transactional_db or live_server). Use appdb_session, whose "
                 "committed rows Django removes after a transactional test.",
                 pytrace=False,
             )
-        opened[alias] = shared_connection.open_session(connection, **options)
+        opened[alias] = djangoconnection.open_session(connection, **options)
         return opened[alias][0]
 
     yield factory
     for alias, (session, bound) in reversed(opened.items()):
-        shared_connection.close_session(session, bound, connections[alias], commit=False)
+        djangoconnection.close_session(session, bound, connections[alias], commit=False)

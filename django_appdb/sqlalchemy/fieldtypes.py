@@ -38,8 +38,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
-from .exceptions import UnsupportedFieldError
-from .sqltypes import AwareDateTime, Duration, EncodedJSON, IPAddress
+from django_appdb.exceptions import UnsupportedFieldError
+from django_appdb.sqlalchemy.columntypes import AwareDateTime, Duration, EncodedJSON, IPAddress
 
 if TYPE_CHECKING:
     from django.contrib.postgres.fields import ArrayField

@@ -31,14 +31,14 @@ from asgiref.sync import iscoroutinefunction
 from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS
 
-from .databases import state
+from django_appdb.state import state
 
 __all__ = ["AsyncUse", "async_uses"]
 
 # django_appdb's async entry points, by the module defining them.
 _ENTRY_POINTS = {
-    "django_appdb.engines": ("get_async_engine", "aclose_all_engines", "async_engines"),
-    "django_appdb.sessions": ("get_app_session", "get_session", "get_async_sessionmaker"),
+    "django_appdb.sqlalchemy.engines": ("get_async_engine", "aclose_all_engines", "async_engines"),
+    "django_appdb.sqlalchemy.sessions": ("get_app_session", "get_session", "get_async_sessionmaker"),
 }
 
 
@@ -69,7 +69,7 @@ def _entry_points() -> list[Any]:
 
 
 def _async_repositories() -> list[type]:
-    module = sys.modules.get("django_appdb.repositories")
+    module = sys.modules.get("django_appdb.sqlalchemy.repositories")
     if module is None:
         return []
     seen: list[type] = []

@@ -40,9 +40,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import NO_DB_ALIAS, BaseDatabaseWrapper
 from django.db.backends.base.creation import BaseDatabaseCreation
-from django.db.backends.signals import connection_created
 
-from .dburls import identity
+from django_appdb.dburls import identity
 
 if TYPE_CHECKING:
     from django.core.checks import CheckMessage
@@ -150,7 +149,7 @@ def check_access(alias: str, what: str = "SQLAlchemy") -> None:
     reason = forbidden_reason(alias)
     if reason is None:
         return
-    from .exceptions import UndeclaredDatabaseError
+    from django_appdb.exceptions import UndeclaredDatabaseError
 
     raise UndeclaredDatabaseError(
         f"django_appdb: {what} may not use database alias {alias!r} in this test, as the ORM may not: {reason}"
@@ -164,7 +163,7 @@ def check_real_database(alias: str, settings_dict: Mapping[str, Any], what: str)
     real = real_aliases(settings_dict)
     if real is None:
         return
-    from .exceptions import NotATestDatabaseError
+    from django_appdb.exceptions import NotATestDatabaseError
 
     shown = f"the real database of alias {real!r}" if real != alias else "its real database"
     state = _describe_state(alias)
@@ -176,7 +175,8 @@ def check_real_database(alias: str, settings_dict: Mapping[str, Any], what: str)
     )
 
 
-def _on_connection_created(*, connection: Any, **kwargs: Any) -> None:
+def on_connection_created(connection: Any) -> None:
+    """Refuse, during a test run, a Django connection that opened on a real database."""
     # Django's own connections: the ORM of a test whose alias has no test
     # database (widened or not) must not reach the real one either. The
     # maintenance connection is how test databases are created and dropped.
@@ -195,8 +195,8 @@ def _on_connection_created(*, connection: Any, **kwargs: Any) -> None:
 
 def default_test_databases(django_default: Iterable[str] = (DEFAULT_DB_ALIAS,)) -> frozenset[str]:
     """Return what a test that declares no databases may use: Django's default and, unless off, the app databases."""
-    from .conf import conf
-    from .databases import state
+    from django_appdb.conf import conf
+    from django_appdb.state import state
 
     declared = frozenset(django_default)
     if not conf.WIDEN_TEST_DATABASES:
@@ -270,7 +270,7 @@ def _refuse_real_test_database(creation: BaseDatabaseCreation) -> None:
     real = real_aliases({**connection.settings_dict, "NAME": test_name})
     if real is None:
         return
-    from .exceptions import SetupRefusedError
+    from django_appdb.exceptions import SetupRefusedError
 
     itself = "its own real database" if real == connection.alias else f"the real database of alias {real!r}"
     raise SetupRefusedError(
@@ -285,7 +285,7 @@ def serious_check_messages() -> list[CheckMessage]:
     """Return django-appdb's unsilenced system check errors: those that make a test run pointless."""
     from django.core.checks import run_checks
 
-    from .checks import TAG
+    from django_appdb.checks import TAG
 
     return [message for message in run_checks(tags=[TAG]) if message.is_serious() and not message.is_silenced()]
 
@@ -295,7 +295,7 @@ def preflight(creation: BaseDatabaseCreation) -> None:
     _refuse_real_test_database(creation)
     errors = serious_check_messages()
     if errors:
-        from .exceptions import SetupRefusedError
+        from django_appdb.exceptions import SetupRefusedError
 
         shown = "\n".join(str(message) for message in errors)
         raise SetupRefusedError(
@@ -359,7 +359,7 @@ def _guarded_destroy_test_db(original: Callable[..., Any]) -> Callable[..., Any]
         if real is not None and not keepdb:
             # Torn down twice, the alias is back on its real NAME: Django
             # would delete the real SQLite file or drop the real database.
-            from .exceptions import SetupRefusedError
+            from django_appdb.exceptions import SetupRefusedError
 
             raise SetupRefusedError(
                 f"django_appdb: refusing to destroy {str(name)!r} as the test database of alias "
@@ -382,7 +382,6 @@ def install() -> None:
     _installed = True
     import wrapt
 
-    connection_created.connect(_on_connection_created, dispatch_uid="django_appdb.testguard")
     create = BaseDatabaseCreation.create_test_db
     if not getattr(create, "django_appdb_guard", False):
         BaseDatabaseCreation.create_test_db = _guarded_create_test_db(create)  # type: ignore[method-assign]

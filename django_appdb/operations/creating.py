@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 from django.db import connections
 
-from .standalone import describe_error, sqlite_path, standalone_connection, vendor_of
-from .targets import databases_by_alias
+from django_appdb.backends import describe_error, vendor_of
+from django_appdb.dburls import sqlite_path
+from django_appdb.operations.connections import standalone_connection
+from django_appdb.state import databases_by_alias
 
 DEFAULT_TIMEOUT = 10.0
 # PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes).

@@ -45,10 +45,10 @@ from sqlalchemy.exc import UnboundExecutionError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import visitors
 
-from .databases import get_app_database
-from .dburls import identity, mask_url
-from .exceptions import CrossDatabaseError
-from .tables import INFO_DATABASE, INFO_MODEL, database_of, table_for
+from django_appdb.dburls import identity, mask_url
+from django_appdb.exceptions import CrossDatabaseError
+from django_appdb.sqlalchemy.tables import INFO_DATABASE, INFO_MODEL, database_of, table_for
+from django_appdb.state import get_app_database
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
@@ -186,7 +186,7 @@ class _Base:
             raise CrossDatabaseError(
                 f"{type(self).__qualname__} was given a session with no bind: it cannot tell which "
                 f"database the session uses. Bind it to the app's engine, e.g. "
-                f"django_appdb.sessions.get_sessionmaker({self.app_label!r})()."
+                f"django_appdb.get_sessionmaker({self.app_label!r})()."
             ) from None
 
     # -- statements --------------------------------------------------------
@@ -275,7 +275,7 @@ class AppRepository(_Base):
     Pass a ``Session`` to join the caller's transaction; otherwise use
     ``with repo:`` for one transaction, or call methods directly to run each in
     its own transaction. Sessions come from
-    ``django_appdb.sessions.get_sync_app_session(app_label)``.
+    ``django_appdb.sqlalchemy.sessions.get_sync_app_session(app_label)``.
     """
 
     def __init__(self, session: Session | None = None) -> None:
@@ -286,7 +286,7 @@ class AppRepository(_Base):
                     f"{type(self).__qualname__} needs a sqlalchemy.orm.Session, got {type(session).__name__}"
                     + (": use an AsyncAppRepository for an AsyncSession." if _is_async_session(session) else ".")
                 )
-            from .engines import get_engine
+            from django_appdb.sqlalchemy.engines import get_engine
 
             self._check_bind(self._session_bind(session), get_engine(self.app_label))
         self._session: Session | None = session
@@ -303,7 +303,7 @@ class AppRepository(_Base):
 
     def __enter__(self: SyncRepo) -> SyncRepo:
         if self._session is None:
-            from .sessions import get_sync_app_session
+            from django_appdb.sqlalchemy.sessions import get_sync_app_session
 
             owned = get_sync_app_session(self.app_label)
             self._session = owned.__enter__()
@@ -398,7 +398,7 @@ class AsyncAppRepository(_Base):
     Pass an ``AsyncSession`` to join the caller's transaction; otherwise use
     ``async with repo:`` for one transaction, or await methods directly to run
     each in its own transaction. Sessions come from
-    ``django_appdb.sessions.get_app_session(app_label)``.
+    ``django_appdb.sqlalchemy.sessions.get_app_session(app_label)``.
     """
 
     def __init__(self, session: AsyncSession | None = None) -> None:
@@ -410,7 +410,7 @@ class AsyncAppRepository(_Base):
                     f"{type(session).__name__}"
                     + (": use an AppRepository for a Session." if isinstance(cast(object, session), Session) else ".")
                 )
-            from .engines import get_async_engine
+            from django_appdb.sqlalchemy.engines import get_async_engine
 
             self._check_bind(self._session_bind(session.sync_session), get_async_engine(self.app_label).sync_engine)
         self._session: AsyncSession | None = session
@@ -427,7 +427,7 @@ class AsyncAppRepository(_Base):
 
     async def __aenter__(self: AsyncRepo) -> AsyncRepo:
         if self._session is None:
-            from .sessions import get_app_session
+            from django_appdb.sqlalchemy.sessions import get_app_session
 
             owned = get_app_session(self.app_label)
             self._session = await owned.__aenter__()

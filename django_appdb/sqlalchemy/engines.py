@@ -15,7 +15,7 @@ an alias share its engine.
   reaching the old database, and the next look-up builds a new one.
 * **Tests.** While a test run is active, the same connect-time check refuses
   a real database and an alias the running test did not declare
-  (:mod:`django_appdb.testguard`), so no engine, session or factory kept
+  (:mod:`django_appdb.testing.guard`), so no engine, session or factory kept
   from import time reaches a real database.
 * **Threads.** Engines are shared by all threads; building one takes a
   lock, so 32 threads asking at once build exactly one.
@@ -33,37 +33,31 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 import threading
 import weakref
 from collections.abc import Hashable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from django.apps import apps
-from django.core.signals import setting_changed
-from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.backends.base.base import NO_DB_ALIAS
-from django.db.backends.signals import connection_created
-from django.utils.connection import ConnectionDoesNotExist
+from django.db import connections
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import sqla, testguard
-from .conf import conf
-from .databases import state
-from .discovery import MODULE_NAME
-from .exceptions import AppDatabaseConfigError, StaleEngineError
+from django_appdb.conf import conf
+from django_appdb.discovery import MODULE_NAME
+from django_appdb.exceptions import AppDatabaseConfigError, EngineDoesNotExist, StaleEngineError
+from django_appdb.sqlalchemy import dialects
+from django_appdb.state import resolve_alias, state
+from django_appdb.testing import guard
 
 if TYPE_CHECKING:
     # Only for annotations: sqlalchemy.ext.asyncio needs greenlet, which sync
-    # use never does. sqla.create() imports it when an async engine is built.
+    # use never does. dialects.create() imports it when an async engine is built.
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
     "AsyncEngineHandler",
-    "EngineDoesNotExist",
     "EngineHandler",
-    "StaleEngineError",
     "aclose_all_engines",
     "async_engines",
     "close_all_engines",
@@ -93,37 +87,6 @@ def _fingerprint(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
         # A copy, so a later in-place edit of OPTIONS compares unequal.
         values[_OPTIONS_INDEX] = dict(options)
     return tuple(values)
-
-
-class EngineDoesNotExist(ConnectionDoesNotExist, LookupError):
-    """There is no database alias of that name in ``DATABASES``."""
-
-    def __init__(self, alias: str, known: list[str]) -> None:
-        self.alias = alias
-        self.known = known
-        super().__init__(
-            f"The database alias {alias!r} doesn't exist, so it has no SQLAlchemy engine. "
-            f"Known aliases: {', '.join(sorted(known)) or '(none)'}."
-        )
-
-
-def app_alias(app_label: str) -> str:
-    """Return the database alias of an installed app; ``"default"`` names the default database.
-
-    Raise ``LookupError`` listing the installed labels for any other label:
-    unlike discovery, which falls back to the default database, an engine for
-    a misspelt label would silently write to the wrong database.
-    """
-    alias = state.aliases.get(app_label)
-    if alias is not None:
-        return alias
-    if app_label == DEFAULT_DB_ALIAS:
-        return DEFAULT_DB_ALIAS
-    known = ", ".join(sorted(state.aliases)) or "(none: is django_appdb in INSTALLED_APPS?)"
-    raise LookupError(
-        f"No installed app with label {app_label!r}, so it has no SQLAlchemy engine. "
-        f"Known labels: {known}. Use 'default' for the default database."
-    )
 
 
 def _module_of(label: str) -> str:
@@ -246,6 +209,10 @@ class _BaseEngineHandler(Generic[EngineT]):
         built = sorted({record.alias for record in self._records.values()})
         return f"<{type(self).__name__} built={built}>"
 
+    def record(self, alias: str) -> _Record:
+        """Return the alias's current engine record, building the engine if it has none or a stale one."""
+        raise NotImplementedError
+
     def _refresh(self, key: Hashable, alias: str, loop: asyncio.AbstractEventLoop | None = None) -> _Record:
         """Return an up-to-date record for ``key``, building its engine if needed (slow path)."""
         with self._lock:
@@ -304,8 +271,8 @@ class _BaseEngineHandler(Generic[EngineT]):
         what = f"the SQLAlchemy engine {shown}"
 
         def before_connect(*args: Any) -> None:
-            testguard.check_access(alias, what)
-            testguard.check_real_database(alias, record.built_for(), what)
+            guard.check_access(alias, what)
+            guard.check_real_database(alias, record.built_for(), what)
             if not record.is_current():
                 # Not disposed from inside its own connect: it is stale, and
                 # its pool goes with the last reference.
@@ -317,19 +284,19 @@ class _BaseEngineHandler(Generic[EngineT]):
                 )
 
         def on_checkout(*args: Any) -> None:
-            testguard.check_access(alias, what)
+            guard.check_access(alias, what)
 
         event.listen(sync_engine, "do_connect", before_connect)
         event.listen(sync_engine, "checkout", on_checkout)
 
     def create_engine(self, alias: str, settings_dict: Mapping[str, Any], vendor: str) -> EngineT:
         """Return a new engine for ``alias`` from its Django settings and the engine options."""
-        spec = sqla.derive_spec(alias, settings_dict, vendor, is_async=self.is_async)
-        sqla.apply_options(spec, *engine_options(alias))
+        spec = dialects.derive_spec(alias, settings_dict, vendor, is_async=self.is_async)
+        dialects.apply_options(spec, *engine_options(alias))
         logger.debug(
             "Creating %s engine for database alias %r: %r", "async" if self.is_async else "sync", alias, spec.url
         )
-        return sqla.create(spec)  # type: ignore[return-value]
+        return dialects.create(spec)  # type: ignore[return-value]
 
     def _adopt(self, key: Hashable, record: _Record) -> None:
         """Set up a freshly built record (the async registry watches its loop)."""
@@ -359,7 +326,7 @@ class EngineHandler(_BaseEngineHandler[Engine]):
         # forgotten or the labels are routed anew.
         self._labels: dict[str, _Record] = {}
 
-    def _record(self, alias: str) -> _Record:
+    def record(self, alias: str) -> _Record:
         record = self._records.get(alias)
         # The hot path: is the alias's NAME still the one the engine was
         # built for? The connect event compares everything else.
@@ -369,8 +336,8 @@ class EngineHandler(_BaseEngineHandler[Engine]):
 
     def _label_record(self, app_label: str) -> _Record:
         """Return the record of ``app_label``'s alias, remembering it for the label (slow path of get_engine)."""
-        alias = app_alias(app_label)
-        record = self._record(alias)
+        alias = resolve_alias(app_label)
+        record = self.record(alias)
         with self._lock:
             if self._records.get(alias) is record:
                 self._labels[app_label] = record
@@ -386,7 +353,7 @@ class EngineHandler(_BaseEngineHandler[Engine]):
 
     def __getitem__(self, alias: str) -> Engine:
         """Return the engine of ``alias``; raise :class:`EngineDoesNotExist` for an unknown alias."""
-        engine: Engine = self._record(alias).engine
+        engine: Engine = self.record(alias).engine
         return engine
 
     def all(self, initialized_only: bool = False) -> list[Engine]:
@@ -464,7 +431,7 @@ class AsyncEngineHandler(_BaseEngineHandler["AsyncEngine"]):
 
     is_async = True
 
-    def _record(self, alias: str) -> _Record:
+    def record(self, alias: str) -> _Record:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -481,7 +448,7 @@ class AsyncEngineHandler(_BaseEngineHandler["AsyncEngine"]):
 
     def __getitem__(self, alias: str) -> AsyncEngine:
         """Return the engine of ``alias`` for the running loop; raise :class:`EngineDoesNotExist` if unknown."""
-        engine: AsyncEngine = self._record(alias).engine
+        engine: AsyncEngine = self.record(alias).engine
         return engine
 
     def all(self, initialized_only: bool = False) -> list[AsyncEngine]:
@@ -603,8 +570,6 @@ class AsyncEngineHandler(_BaseEngineHandler["AsyncEngine"]):
 engines = EngineHandler()
 """Sync SQLAlchemy engines by Django database alias: ``engines["orders"]``."""
 
-state.on_load.append(engines.forget_labels)
-
 async_engines = AsyncEngineHandler()
 """Async SQLAlchemy engines by Django database alias, for the running loop: ``async_engines["orders"]``."""
 
@@ -635,7 +600,7 @@ def get_async_engine(app_label: str) -> AsyncEngine:
     Raise ``RuntimeError`` outside a running loop and ``LookupError`` for a
     label that is not installed.
     """
-    engine: AsyncEngine = async_engines._record(app_alias(app_label)).engine
+    engine: AsyncEngine = async_engines.record(resolve_alias(app_label)).engine
     return engine
 
 
@@ -662,31 +627,7 @@ async def aclose_all_engines() -> None:
         await handler.aclose_all()
 
 
-def _after_fork_in_child() -> None:
+def after_fork_in_child() -> None:
+    """Drop, in a forked child, every engine inherited from the parent without closing the parent's connections."""
     for handler in list(_handlers):
         handler._after_fork_in_child()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-_RECEIVER_UID = "django_appdb.engines"
-
-
-def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("DATABASES", "APPDB_SQLALCHEMY_ENGINE_OPTIONS"):
-        reset_engines()
-
-
-setting_changed.connect(_on_setting_changed, dispatch_uid=_RECEIVER_UID)
-
-
-def _on_connection_created(*, connection: Any, **kwargs: Any) -> None:
-    # Django connects without a database only to create, copy or drop one:
-    # the test databases, before and after every test run. PostgreSQL refuses
-    # to drop or copy a database that still has sessions, so pooled
-    # connections must not outlive that moment.
-    if connection.alias == NO_DB_ALIAS:
-        close_all_engines()
-
-
-connection_created.connect(_on_connection_created, dispatch_uid=f"{_RECEIVER_UID}.connection_created")

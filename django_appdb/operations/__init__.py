@@ -1,0 +1,1 @@
+"""What the ``appdb_*`` management commands do, as functions the commands call and print."""

@@ -1,0 +1,1 @@
+"""The SQLAlchemy bridge: engines, sessions, tables and repositories for each app database."""
