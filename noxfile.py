@@ -122,7 +122,7 @@ def minimal(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Run ruff's linter and its formatter's check on the package, the tests and the tools."""
     session.install("ruff")
-    paths = ("django_appdb", "tests", "testproject", "reliability", "bench", "noxfile.py")
+    paths = ("django_appdb", "tests", "testproject", "reliability", "bench", "docs/conf.py", "noxfile.py")
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
@@ -132,6 +132,15 @@ def typecheck(session: nox.Session) -> None:
     """Type-check the package with mypy --strict, against Django's stubs and SQLAlchemy's own annotations."""
     session.install("-e", ".[dev]", "mypy", "django-stubs")
     session.run("mypy")
+
+
+@nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1])
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with Sphinx: every warning is an error, every reference must resolve."""
+    session.install("-e", ".[docs]")
+    out = Path(session.create_tmp()).resolve() / "html"
+    session.run("sphinx-build", "-W", "--keep-going", "-n", "-b", "html", "docs", str(out), *session.posargs)
+    session.log(f"The documentation is in {out}")
 
 
 @nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1])

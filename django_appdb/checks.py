@@ -1,6 +1,6 @@
 """System checks run by ``manage.py check`` (and before ``migrate``, ``runserver``...).
 
-Ids, listed in the README:
+Ids, listed in docs/commands.md:
 
 * ``django_appdb.E001`` the app database configuration is invalid;
 * ``django_appdb.E002`` an app database's backend cannot be loaded;

@@ -1,4 +1,4 @@
-"""The README's examples, as they run in the test project: a sync view, async views, a command."""
+"""The documentation's examples, as they run in the test project: a sync view, async views, a command."""
 
 from __future__ import annotations
 
