@@ -27,7 +27,8 @@ def app_aliases(*names: str) -> set[str]:
             # databases = app_aliases("orders")  # just one app's
 
     ``default`` is always included: Django keeps its own tables there. Each
-    name follows :func:`~django_appdb.state.resolve_alias`.
+    name is an app label or a database alias, as everywhere else (an unknown one raises
+    :class:`~django_appdb.UnknownAppError`).
     """
     if not names:
         return {DEFAULT_DB_ALIAS, *state.aliases.values()}
