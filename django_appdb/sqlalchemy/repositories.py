@@ -34,7 +34,7 @@ A repository instance holds its session: use one per request, task or thread.
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -233,22 +233,6 @@ class _Base:
     def _get_statement(self, pk: Any) -> Executable:
         return select(*self._columns()).where(self._pk_clause(pk))
 
-    def _list_statement(
-        self,
-        where: Sequence[ColumnElement[bool]],
-        equals: Mapping[str, Any],
-        order_by: Iterable[Any] | None,
-        limit: int | None,
-        offset: int | None,
-    ) -> Executable:
-        statement = select(*self._columns()).where(*self._where(where, equals))
-        statement = statement.order_by(*(order_by if order_by is not None else self.table.primary_key.columns))
-        if limit is not None:
-            statement = statement.limit(limit)
-        if offset is not None:
-            statement = statement.offset(offset)
-        return statement
-
     def _count_statement(self, where: Sequence[ColumnElement[bool]], equals: Mapping[str, Any]) -> Executable:
         return select(func.count()).select_from(self.table).where(*self._where(where, equals))
 
@@ -267,6 +251,68 @@ class _Base:
     def _inserted_pk(self, result: Result[Any]) -> Any:
         key = tuple(cast("CursorResult[Any]", result).inserted_primary_key or ())
         return key[0] if len(key) == 1 else key
+
+    # The work of each method, written once as a function of a sync Session:
+    # the sync repository calls it, the async one runs it through
+    # AsyncSession.run_sync (one greenlet switch per method, as one await).
+
+    def _execute_work(self, statement: Executable, params: Any) -> Callable[[Session], Result[Any]]:
+        self._check_statement(statement)
+        return lambda session: _buffered(session.execute(statement, params))
+
+    def _get_work(self, pk: Any) -> Callable[[Session], Row[Any] | None]:
+        statement = self._get_statement(pk)
+        return lambda session: session.execute(statement).one_or_none()
+
+    def _list_work(
+        self,
+        where: Sequence[ColumnElement[bool]],
+        equals: Mapping[str, Any],
+        order_by: Iterable[Any] | None,
+        limit: int | None,
+        offset: int | None,
+    ) -> Callable[[Session], Sequence[Row[Any]]]:
+        statement = select(*self._columns()).where(*self._where(where, equals))
+        statement = statement.order_by(*(order_by if order_by is not None else self.table.primary_key.columns))
+        if limit is not None:
+            statement = statement.limit(limit)
+        if offset is not None:
+            statement = statement.offset(offset)
+        return lambda session: session.execute(statement).all()
+
+    def _count_work(self, where: Sequence[ColumnElement[bool]], equals: Mapping[str, Any]) -> Callable[[Session], int]:
+        statement = self._count_statement(where, equals)
+        return lambda session: int(session.execute(statement).scalar_one())
+
+    def _add_work(self, values: Mapping[str, Any]) -> Callable[[Session], Row[Any]]:
+        def work(session: Session) -> Row[Any]:
+            returning = session.get_bind(clause=self.table).dialect.insert_returning
+            result = session.execute(self._insert_statement(values, returning))
+            if returning:
+                return result.one()
+            return session.execute(self._get_statement(self._inserted_pk(result))).one()
+
+        return work
+
+    def _add_many_work(self, rows: Iterable[Mapping[str, Any]]) -> Callable[[Session], int] | None:
+        # None for no rows: nothing to insert, so no session is opened.
+        values = [self._values(row) for row in rows]
+        if not values:
+            return None
+
+        def work(session: Session) -> int:
+            session.execute(insert(self.table), values)
+            return len(values)
+
+        return work
+
+    def _update_work(self, pk: Any, values: Mapping[str, Any]) -> Callable[[Session], int]:
+        statement = self._update_statement(pk, values)
+        return lambda session: _rowcount(session.execute(statement))
+
+    def _delete_work(self, pk: Any) -> Callable[[Session], int]:
+        statement = self._delete_statement(pk)
+        return lambda session: _rowcount(session.execute(statement))
 
 
 class AppRepository(_Base):
@@ -330,13 +376,11 @@ class AppRepository(_Base):
 
         Raise ``CrossDatabaseError`` if it uses a table of another database.
         """
-        self._check_statement(statement)
-        return self._run(lambda session: _buffered(session.execute(statement, params)))
+        return self._run(self._execute_work(statement, params))
 
     def get(self, pk: Any) -> Row[Any] | None:
         """Return the row whose primary key is ``pk`` (a tuple for a composite key), or None."""
-        statement = self._get_statement(pk)
-        return self._run(lambda session: session.execute(statement).one_or_none())
+        return self._run(self._get_work(pk))
 
     def list(
         self,
@@ -347,49 +391,34 @@ class AppRepository(_Base):
         **equals: Any,
     ) -> Sequence[Row[Any]]:
         """Return the rows matching every ``where`` clause and ``column=value``, by primary key by default."""
-        statement = self._list_statement(where, equals, order_by, limit, offset)
-        return self._run(lambda session: session.execute(statement).all())
+        return self._run(self._list_work(where, equals, order_by, limit, offset))
 
     def count(self, *where: ColumnElement[bool], **equals: Any) -> int:
         """Return how many rows match every ``where`` clause and ``column=value``."""
-        statement = self._count_statement(where, equals)
-        return self._run(lambda session: int(session.execute(statement).scalar_one()))
+        return self._run(self._count_work(where, equals))
 
     def add(self, **values: Any) -> Row[Any]:
         """Insert one row and return it as stored, defaults and primary key included.
 
         Columns are named by attname (``order_id``, not ``order``).
         """
-
-        def work(session: Session) -> Row[Any]:
-            returning = session.get_bind(clause=self.table).dialect.insert_returning
-            result = session.execute(self._insert_statement(values, returning))
-            if returning:
-                return result.one()
-            return session.execute(self._get_statement(self._inserted_pk(result))).one()
-
-        return self._run(work)
+        return self._run(self._add_work(values))
 
     def add_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Insert many rows in one statement (all with the same columns); return how many."""
-        values = [self._values(row) for row in rows]
-        if not values:
-            return 0
-        self._run(lambda session: session.execute(insert(self.table), values))
-        return len(values)
+        work = self._add_many_work(rows)
+        return 0 if work is None else self._run(work)
 
     def update(self, pk: Any, **values: Any) -> int:
         """Set ``column=value`` on the row whose primary key is ``pk``; return 1, or 0 if there is none."""
-        statement = self._update_statement(pk, values)
-        return self._run(lambda session: _rowcount(session.execute(statement)))
+        return self._run(self._update_work(pk, values))
 
     def delete(self, pk: Any) -> int:
         """Delete the row whose primary key is ``pk``; return 1, or 0 if there is none.
 
         Django's ``on_delete`` does not run: delete dependent rows first.
         """
-        statement = self._delete_statement(pk)
-        return self._run(lambda session: _rowcount(session.execute(statement)))
+        return self._run(self._delete_work(pk))
 
 
 class AsyncAppRepository(_Base):
@@ -443,32 +472,22 @@ class AsyncAppRepository(_Base):
             owned, self._owned, self._session = self._owned, None, None
             await owned.__aexit__(exc_type, exc, tb)
 
-    async def _run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def _run(self, work: Callable[[Session], T]) -> T:
         if self._session is not None:
-            return await work(self._session)
+            return await self._session.run_sync(work)
         async with self:
-            return await work(self.session)
+            return await self.session.run_sync(work)
 
     async def execute(self, statement: Executable, params: Any = None) -> Result[Any]:
         """Execute ``statement`` on the app's database and return its buffered result.
 
         Raise ``CrossDatabaseError`` if it uses a table of another database.
         """
-        self._check_statement(statement)
-
-        async def work(session: AsyncSession) -> Result[Any]:
-            return _buffered(await session.execute(statement, params))
-
-        return await self._run(work)
+        return await self._run(self._execute_work(statement, params))
 
     async def get(self, pk: Any) -> Row[Any] | None:
         """Return the row whose primary key is ``pk`` (a tuple for a composite key), or None."""
-        statement = self._get_statement(pk)
-
-        async def work(session: AsyncSession) -> Row[Any] | None:
-            return (await session.execute(statement)).one_or_none()
-
-        return await self._run(work)
+        return await self._run(self._get_work(pk))
 
     async def list(
         self,
@@ -479,66 +498,31 @@ class AsyncAppRepository(_Base):
         **equals: Any,
     ) -> Sequence[Row[Any]]:
         """Return the rows matching every ``where`` clause and ``column=value``, by primary key by default."""
-        statement = self._list_statement(where, equals, order_by, limit, offset)
-
-        async def work(session: AsyncSession) -> Sequence[Row[Any]]:
-            return (await session.execute(statement)).all()
-
-        return await self._run(work)
+        return await self._run(self._list_work(where, equals, order_by, limit, offset))
 
     async def count(self, *where: ColumnElement[bool], **equals: Any) -> int:
         """Return how many rows match every ``where`` clause and ``column=value``."""
-        statement = self._count_statement(where, equals)
-
-        async def work(session: AsyncSession) -> int:
-            return int((await session.execute(statement)).scalar_one())
-
-        return await self._run(work)
+        return await self._run(self._count_work(where, equals))
 
     async def add(self, **values: Any) -> Row[Any]:
         """Insert one row and return it as stored, defaults and primary key included.
 
         Columns are named by attname (``order_id``, not ``order``).
         """
-
-        async def work(session: AsyncSession) -> Row[Any]:
-            returning = session.get_bind(clause=self.table).dialect.insert_returning
-            result = await session.execute(self._insert_statement(values, returning))
-            if returning:
-                return result.one()
-            return (await session.execute(self._get_statement(self._inserted_pk(result)))).one()
-
-        return await self._run(work)
+        return await self._run(self._add_work(values))
 
     async def add_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Insert many rows in one statement (all with the same columns); return how many."""
-        values = [self._values(row) for row in rows]
-        if not values:
-            return 0
-
-        async def work(session: AsyncSession) -> None:
-            await session.execute(insert(self.table), values)
-
-        await self._run(work)
-        return len(values)
+        work = self._add_many_work(rows)
+        return 0 if work is None else await self._run(work)
 
     async def update(self, pk: Any, **values: Any) -> int:
         """Set ``column=value`` on the row whose primary key is ``pk``; return 1, or 0 if there is none."""
-        statement = self._update_statement(pk, values)
-
-        async def work(session: AsyncSession) -> int:
-            return _rowcount(await session.execute(statement))
-
-        return await self._run(work)
+        return await self._run(self._update_work(pk, values))
 
     async def delete(self, pk: Any) -> int:
         """Delete the row whose primary key is ``pk``; return 1, or 0 if there is none.
 
         Django's ``on_delete`` does not run: delete dependent rows first.
         """
-        statement = self._delete_statement(pk)
-
-        async def work(session: AsyncSession) -> int:
-            return _rowcount(await session.execute(statement))
-
-        return await self._run(work)
+        return await self._run(self._delete_work(pk))
