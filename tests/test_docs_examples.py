@@ -20,8 +20,8 @@ from django.core.management import load_command_class
 
 import django_appdb
 from django_appdb import close_all_engines
-from django_appdb.sqlalchemy import fieldtypes
 from django_appdb.conf import DEFAULTS
+from django_appdb.sqlalchemy import fieldtypes
 from tests.conftest import ROOT
 
 DOCS = ROOT / "docs"

@@ -57,8 +57,8 @@ def sqlite_file(path: Path) -> None:
 def test_a_test_run_is_active_here_and_the_real_databases_were_recorded_before_it():
     assert guard.running_tests()
     # Recorded at start-up: the test databases Django switched to are not among them.
-    assert guard.real_aliases(connections["inventory"].settings_dict) is None
-    assert guard.real_aliases(guard._real_settings["inventory"]) == "inventory"
+    assert guard.real_alias_of(connections["inventory"].settings_dict) is None
+    assert guard.real_alias_of(guard._real_settings["inventory"]) == "inventory"
 
 
 def test_an_engine_and_djangos_connection_are_refused_a_real_database(add_alias, real, tmp_path, unblocked):

@@ -32,6 +32,7 @@ alike. While it is:
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -52,7 +53,7 @@ __all__ = [
     "colliding_test_databases",
     "default_test_databases",
     "install",
-    "real_aliases",
+    "real_alias_of",
     "remember_real_databases",
     "running_tests",
 ]
@@ -100,7 +101,7 @@ def remember_real_databases(databases: Mapping[str, Mapping[str, Any]]) -> None:
             _real_identities.setdefault(key, alias)
 
 
-def real_aliases(settings_dict: Mapping[str, Any]) -> str | None:
+def real_alias_of(settings_dict: Mapping[str, Any]) -> str | None:
     """Return the alias whose real database ``settings_dict`` reaches, or None for a database that is not real."""
     key = guard_identity(settings_dict)
     return None if key is None else _real_identities.get(key)
@@ -110,7 +111,7 @@ def _describe_state(alias: str) -> str:
     current = connections.settings.get(alias)
     if current is None:
         return f"database alias {alias!r} is no longer in DATABASES"
-    if real_aliases(current) is not None:
+    if real_alias_of(current) is not None:
         return (
             f"no test database is set up for alias {alias!r} in this run: the test runners create one only "
             "for the aliases the collected tests declare"
@@ -160,7 +161,7 @@ def check_real_database(alias: str, settings_dict: Mapping[str, Any], what: str)
     """Raise :class:`~django_appdb.exceptions.NotATestDatabaseError` if a test run would reach a real database."""
     if not running_tests():
         return
-    real = real_aliases(settings_dict)
+    real = real_alias_of(settings_dict)
     if real is None:
         return
     from django_appdb.exceptions import NotATestDatabaseError
@@ -267,7 +268,7 @@ def _refuse_real_test_database(creation: BaseDatabaseCreation) -> None:
     connection = creation.connection
     # Django's own rule for the name (private, and not in django-stubs).
     test_name = creation._get_test_db_name()  # type: ignore[attr-defined]
-    real = real_aliases({**connection.settings_dict, "NAME": test_name})
+    real = real_alias_of({**connection.settings_dict, "NAME": test_name})
     if real is None:
         return
     from django_appdb.exceptions import SetupRefusedError
@@ -290,10 +291,10 @@ def serious_check_messages() -> list[CheckMessage]:
     return [message for message in run_checks(tags=[TAG]) if message.is_serious() and not message.is_silenced()]
 
 
-def preflight(creation: BaseDatabaseCreation) -> None:
+def preflight(creation: BaseDatabaseCreation, *, run_checks: bool = True) -> None:
     """Refuse to set up test databases that are real ones, or a run the system checks fail; create nothing."""
     _refuse_real_test_database(creation)
-    errors = serious_check_messages()
+    errors = serious_check_messages() if run_checks else []
     if errors:
         from django_appdb.exceptions import SetupRefusedError
 
@@ -320,10 +321,26 @@ def _drop_created(creation: BaseDatabaseCreation, old_name: Any) -> None:
             )
 
 
+def _marked(wrapper: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
+    # functools.update_wrapper sets __wrapped__, the name and the docstring;
+    # the marker keeps a second install() from wrapping twice.
+    functools.update_wrapper(wrapper, original)
+    wrapper.django_appdb_guard = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _wrap_once(name: str, guarded: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    method = getattr(BaseDatabaseCreation, name)
+    if not getattr(method, "django_appdb_guard", False):
+        setattr(BaseDatabaseCreation, name, guarded(method))
+
+
 def _guarded_create_test_db(original: Callable[..., Any]) -> Callable[..., Any]:
     def create_test_db(self: BaseDatabaseCreation, *args: Any, **kwargs: Any) -> Any:
         keepdb = kwargs.get("keepdb", args[3] if len(args) > 3 else False)
-        preflight(self)
+        # Forget the set-ups torn down since; the checks run once per set-up, at its first database.
+        _created[:] = [entry for entry in _created if entry[0].connection.settings_dict["NAME"] == entry[2]]
+        preflight(self, run_checks=not _created)
         old_name = self.connection.settings_dict["NAME"]
         try:
             test_name = original(self, *args, **kwargs)
@@ -331,15 +348,10 @@ def _guarded_create_test_db(original: Callable[..., Any]) -> Callable[..., Any]:
             if not keepdb:
                 _drop_created(self, old_name)
             raise
-        # Forget the set-ups torn down since.
-        _created[:] = [entry for entry in _created if entry[0].connection.settings_dict["NAME"] == entry[2]]
         _created.append((self, old_name, self.connection.settings_dict["NAME"]))
         return test_name
 
-    create_test_db.__wrapped__ = original  # type: ignore[attr-defined]
-    create_test_db.__doc__ = original.__doc__
-    create_test_db.django_appdb_guard = True  # type: ignore[attr-defined]
-    return create_test_db
+    return _marked(create_test_db, original)
 
 
 _installed = False
@@ -355,7 +367,7 @@ def _guarded_destroy_test_db(original: Callable[..., Any]) -> Callable[..., Any]
     ) -> Any:
         settings_dict = self.connection.settings_dict
         name = settings_dict["NAME"] if suffix is None else self.get_test_db_clone_settings(suffix)["NAME"]
-        real = real_aliases({**settings_dict, "NAME": name})
+        real = real_alias_of({**settings_dict, "NAME": name})
         if real is not None and not keepdb:
             # Torn down twice, the alias is back on its real NAME: Django
             # would delete the real SQLite file or drop the real database.
@@ -368,10 +380,7 @@ def _guarded_destroy_test_db(original: Callable[..., Any]) -> Callable[..., Any]
             )
         return original(self, old_database_name, verbosity, keepdb, suffix)
 
-    destroy_test_db.__wrapped__ = original  # type: ignore[attr-defined]
-    destroy_test_db.__doc__ = original.__doc__
-    destroy_test_db.django_appdb_guard = True  # type: ignore[attr-defined]
-    return destroy_test_db
+    return _marked(destroy_test_db, original)
 
 
 def install() -> None:
@@ -382,12 +391,8 @@ def install() -> None:
     _installed = True
     import wrapt
 
-    create = BaseDatabaseCreation.create_test_db
-    if not getattr(create, "django_appdb_guard", False):
-        BaseDatabaseCreation.create_test_db = _guarded_create_test_db(create)  # type: ignore[method-assign]
-    destroy = BaseDatabaseCreation.destroy_test_db
-    if not getattr(destroy, "django_appdb_guard", False):
-        BaseDatabaseCreation.destroy_test_db = _guarded_destroy_test_db(destroy)  # type: ignore[method-assign]
+    _wrap_once("create_test_db", _guarded_create_test_db)
+    _wrap_once("destroy_test_db", _guarded_destroy_test_db)
     # django.test costs a tenth of a second to import: widen its default
     # only once a test runner has imported it.
     wrapt.register_post_import_hook(_widen_test_cases, "django.test.testcases")
