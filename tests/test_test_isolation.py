@@ -163,11 +163,37 @@ def test_failing_checks_stop_the_set_up_before_anything_is_created(add_alias, mo
     )
     found = [Error("a relation crosses databases", hint="move both", id="django_appdb.E003")]
     monkeypatch.setattr(guard, "serious_check_messages", lambda: found)
+    # A set-up of its own, at its first database (this run's own test databases are not part of it).
+    monkeypatch.setattr(guard, "_created", [])
     with django_db_blocker.unblock(), pytest.raises(SetupRefusedError) as caught:
         connections[alias].creation.create_test_db(verbosity=0, autoclobber=True, **NO_SERIALIZE)
     assert "(django_appdb.E003) a relation crosses databases" in str(caught.value)
     assert "HINT: move both" in str(caught.value)
     assert not (tmp_path / "test.sqlite3").exists()
+
+
+def test_the_set_up_checks_run_once_per_set_up(add_alias, monkeypatch, tmp_path, django_db_blocker):
+    aliases = [
+        add_alias(
+            f"scratch{n}",
+            ENGINE="django.db.backends.sqlite3",
+            NAME=str(tmp_path / f"real{n}.sqlite3"),
+            TEST={"NAME": str(tmp_path / f"test{n}.sqlite3")},
+        )
+        for n in (1, 2)
+    ]
+    calls = []
+    monkeypatch.setattr(guard, "serious_check_messages", lambda: calls.append(1) or [])
+    monkeypatch.setattr(guard, "_created", [])
+    with django_db_blocker.unblock():
+        try:
+            for alias in aliases:
+                connections[alias].creation.create_test_db(verbosity=0, autoclobber=True, **NO_SERIALIZE)
+        finally:
+            for alias in aliases:
+                creation = connections[alias].creation
+                creation.destroy_test_db(str(tmp_path / f"real{alias[-1]}.sqlite3"), verbosity=0)
+    assert calls == [1]
 
 
 def test_a_set_up_that_fails_drops_the_test_databases_it_created(add_alias, monkeypatch, tmp_path, django_db_blocker):
