@@ -110,6 +110,11 @@ def _describe_module(module_name: str, module: ModuleType | None = None) -> str:
     return f"{module_name} ({path})" if path else module_name
 
 
+# importlib ignores case on these platforms when PYTHONCASEOK is set; the listing below would not.
+_CASE_INSENSITIVE = sys.platform.startswith(("win", "cygwin", "darwin"))
+_SUFFIXES = tuple(all_suffixes())
+
+
 def _in_directories(package: ModuleType) -> bool | None:
     """Return whether a plain directory package has a ``database`` submodule; None when it is not one.
 
@@ -127,7 +132,7 @@ def _in_directories(package: ModuleType) -> bool | None:
         or not isinstance(spec.loader, (SourceFileLoader, SourcelessFileLoader))
         or type(path) is not list
         or path is not spec.submodule_search_locations
-        or "PYTHONCASEOK" in os.environ
+        or (_CASE_INSENSITIVE and "PYTHONCASEOK" in os.environ)
         or f"{package.__name__}.{MODULE_NAME}" in sys.modules
     ):
         return None
@@ -140,7 +145,7 @@ def _in_directories(package: ModuleType) -> bool | None:
             return None
         if MODULE_NAME in names and os.path.isdir(os.path.join(directory, MODULE_NAME)):
             return True
-        for suffix in all_suffixes():
+        for suffix in _SUFFIXES:
             if MODULE_NAME + suffix in names and os.path.isfile(os.path.join(directory, MODULE_NAME + suffix)):
                 return True
     return False

@@ -45,6 +45,7 @@ from sqlalchemy import (
 from . import fieldtypes
 from .conf import conf
 from .databases import alias_for, state
+from .dburls import builtin_vendor
 from .fieldtypes import AnyField
 
 if TYPE_CHECKING:
@@ -114,9 +115,19 @@ def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_on_setting_changed, dispatch_uid="django_appdb.tables")
 
 
+def _may_use_postgresql() -> bool:
+    """Whether a configured database is PostgreSQL, or of a backend whose vendor is not known without importing it."""
+    return any(
+        builtin_vendor(str(settings_dict.get("ENGINE") or "")) in (None, "postgresql")
+        for settings_dict in connections.settings.values()
+    )
+
+
 def _context(alias: str) -> fieldtypes.TypeContext:
     db_settings = connections.settings.get(alias, {})
-    return fieldtypes.TypeContext(use_tz=conf.USE_TZ, db_timezone=db_settings.get("TIME_ZONE") or None)
+    return fieldtypes.TypeContext(
+        use_tz=conf.USE_TZ, db_timezone=db_settings.get("TIME_ZONE") or None, postgresql=_may_use_postgresql()
+    )
 
 
 def clear_cache() -> None:
