@@ -35,8 +35,9 @@ BENCHMARKS: dict[str, tuple[str, str, str]] = {
     "1": ("bench.router", "router decisions", "<= 1.00x"),
     "2": ("bench.orm", "ORM round trip", "<= 1.02x"),
     "3": ("bench.sessions", "SQLAlchemy engines and sessions", "<= 1.05x"),
-    "4": ("bench.startup", "django.setup() start-up", "<= 1.15x"),
+    "4": ("bench.startup", "django.setup() start-up", "<= 1.05x"),
     "5": ("bench.concurrency", "200 concurrent async sessions on PostgreSQL", "throughput ≥ 0.95x"),
+    "6": ("bench.instructions", "django.setup() start-up, instructions (callgrind)", "<= 1.05x"),
 }
 
 
@@ -49,11 +50,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="PostgreSQL server to use, as a URL naming a base database (default: $APPDB_TEST_POSTGRES_URL)",
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds and shorter samples (noisier)")
-    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated benchmark numbers (default: all)")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="comma-separated benchmark numbers (default: all)")
     parser.add_argument("--rounds", type=int, help="alternated rounds per comparison")
     parser.add_argument("--sample-ms", type=float, help="target length of one timed sample, in ms")
     parser.add_argument("--repeats", type=int, help="start-up runs per configuration (benchmark 4)")
-    parser.add_argument("--sizes", help="app counts for benchmark 4 (default: 50,100,200,400)")
+    parser.add_argument("--sizes", help="app counts for benchmarks 4 and 6 (default: 10,100,400)")
     parser.add_argument("--profile", action="store_true", help="also print cProfile output where supported")
     args = parser.parse_args(argv)
     unknown = set(args.only.split(",")) - set(BENCHMARKS)

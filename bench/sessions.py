@@ -11,7 +11,12 @@ In one worker process:
   ``async with get_app_session(label)`` against a bare
   ``async_sessionmaker(engine)``, and ``with get_sync_app_session(label)``
   against a bare ``sessionmaker(engine)``, on the same engine and with the
-  same ``expire_on_commit=False`` (wall clock).
+  same ``expire_on_commit=False`` (wall clock): the session machinery alone;
+* the same sessions against what a user would otherwise write: an engine from
+  ``create_engine(url)`` / ``create_async_engine(url)`` with SQLAlchemy's
+  defaults and a ``sessionmaker`` on it, in wall clock and in process CPU
+  time. This row includes the cost of the plugin's engine settings (on
+  PostgreSQL, psycopg's prepared statements are turned off).
 
 Ours and the baseline drive the same engine and ``Session`` classes, so they
 can alternate in one process.
@@ -80,39 +85,56 @@ def _sessionmaker_timers(label: str) -> tuple[Any, Any]:
     return _lookup_timer(get_sessionmaker, label), _lookup_timer(hand_get_sessionmaker, label)
 
 
-def _sync_session_timers(label: str) -> tuple[Any, Any]:
-    from sqlalchemy import text
+def _user_url(label: str) -> Any:
+    """The URL of ``label``'s database as SQLAlchemy's, password included (never printed)."""
+    from django_appdb.sqlalchemy.engines import get_engine
+
+    return get_engine(label).url
+
+
+def _sync_session_timers(label: str, defaults: bool = False, clock: Any = time.perf_counter_ns) -> tuple[Any, Any]:
+    """Ours against ``sessionmaker`` on our engine, or (``defaults``) on ``create_engine(url)`` as a user writes it."""
+    from sqlalchemy import create_engine, text
     from sqlalchemy.orm import sessionmaker
 
     from django_appdb.sqlalchemy.engines import get_engine
     from django_appdb.sqlalchemy.sessions import get_sync_app_session
 
     select = text("SELECT 1")
-    bare = sessionmaker(get_engine(label), **SESSION_OPTIONS)
+    engine = create_engine(_user_url(label)) if defaults else get_engine(label)
+    if defaults:
+        _opened.append(engine)
+    bare = sessionmaker(engine, **SESSION_OPTIONS)
 
     def ours(n: int) -> int:
         with no_gc():
-            start = time.perf_counter_ns()
+            start = clock()
             for _ in range(n):
                 with get_sync_app_session(label) as session:
                     session.execute(select)
-            return time.perf_counter_ns() - start
+            return clock() - start
 
     def baseline(n: int) -> int:
         with no_gc():
-            start = time.perf_counter_ns()
+            start = clock()
             for _ in range(n):
                 with bare() as session:
                     session.execute(select)
                     session.commit()
-            return time.perf_counter_ns() - start
+            return clock() - start
 
     return ours, baseline
 
 
-def _async_session_timers(label: str, loop: Any) -> tuple[Any, Any]:
+#: Engines the baselines built, disposed of at the end of a measurement.
+_opened: list[Any] = []
+
+
+def _async_session_timers(
+    label: str, loop: Any, defaults: bool = False, clock: Any = time.perf_counter_ns
+) -> tuple[Any, Any]:
     from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import async_sessionmaker
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
     from django_appdb.sqlalchemy.engines import get_async_engine
     from django_appdb.sqlalchemy.sessions import get_app_session
@@ -121,24 +143,29 @@ def _async_session_timers(label: str, loop: Any) -> tuple[Any, Any]:
 
     async def make_bare() -> Any:
         # Async engines belong to the running loop: get it from inside the loop.
+        if defaults:
+            # What a user writes: the async driver of the same database, SQLAlchemy's defaults.
+            engine = create_async_engine(get_async_engine(label).url)
+            _opened.append(engine)
+            return async_sessionmaker(engine, **SESSION_OPTIONS)
         return async_sessionmaker(get_async_engine(label), **SESSION_OPTIONS)
 
     bare = loop.run_until_complete(make_bare())
 
     async def ours_loop(n: int) -> int:
-        start = time.perf_counter_ns()
+        start = clock()
         for _ in range(n):
             async with get_app_session(label) as session:
                 await session.execute(select)
-        return time.perf_counter_ns() - start
+        return clock() - start
 
     async def baseline_loop(n: int) -> int:
-        start = time.perf_counter_ns()
+        start = clock()
         for _ in range(n):
             async with bare() as session:
                 await session.execute(select)
                 await session.commit()
-        return time.perf_counter_ns() - start
+        return clock() - start
 
     def ours(n: int) -> int:
         with no_gc():
@@ -165,11 +192,21 @@ def measure(label: str, rounds: int, sample_ns: int) -> dict[str, dict[str, floa
             "get_sessionmaker": _sessionmaker_timers(label),
             "async_session": _async_session_timers(label, loop),
             "sync_session": _sync_session_timers(label),
+            "async_defaults": _async_session_timers(label, loop, defaults=True),
+            "async_defaults_cpu": _async_session_timers(label, loop, defaults=True, clock=time.process_time_ns),
+            "sync_defaults": _sync_session_timers(label, defaults=True),
+            "sync_defaults_cpu": _sync_session_timers(label, defaults=True, clock=time.process_time_ns),
         }
         for name, (ours, baseline) in timers.items():
             n = calibrate(baseline, sample_ns, limit=10_000_000 if name.startswith("get_") else 100_000)
             results[name] = compare(ours, baseline, rounds=rounds, n=n).as_dict()
     finally:
+        for engine in _opened:
+            if hasattr(engine, "sync_engine"):
+                loop.run_until_complete(engine.dispose())
+            else:
+                engine.dispose()
+        _opened.clear()
         loop.run_until_complete(aclose_all_engines())
         loop.close()
         close_all_engines()
@@ -218,6 +255,30 @@ ROWS = {
     "sync_session": (
         "with get_sync_app_session(label): execute, commit, close",
         "bare sessionmaker(engine)",
+        GOAL,
+        "/session",
+    ),
+    "async_defaults": (
+        "async with get_app_session(label) vs SQLAlchemy defaults, wall",
+        "async_sessionmaker(create_async_engine(url)), SQLAlchemy's defaults",
+        GOAL,
+        "/session",
+    ),
+    "async_defaults_cpu": (
+        "async with get_app_session(label) vs SQLAlchemy defaults, CPU",
+        "async_sessionmaker(create_async_engine(url)), SQLAlchemy's defaults; process CPU time",
+        GOAL,
+        "/session",
+    ),
+    "sync_defaults": (
+        "with get_sync_app_session(label) vs SQLAlchemy defaults, wall",
+        "sessionmaker(create_engine(url)), SQLAlchemy's defaults",
+        GOAL,
+        "/session",
+    ),
+    "sync_defaults_cpu": (
+        "with get_sync_app_session(label) vs SQLAlchemy defaults, CPU",
+        "sessionmaker(create_engine(url)), SQLAlchemy's defaults; process CPU time",
         GOAL,
         "/session",
     ),

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
+from importlib.machinery import FileFinder, SourceFileLoader, SourcelessFileLoader, all_suffixes
 from types import ModuleType
 from typing import Any, Literal
 
@@ -123,13 +125,65 @@ def _describe_module(module_name: str, module: ModuleType | None = None) -> str:
     return f"{module_name} ({path})" if path else module_name
 
 
+# importlib ignores case on these platforms when PYTHONCASEOK is set; the listing below would not.
+_CASE_INSENSITIVE = sys.platform.startswith(("win", "cygwin", "darwin"))
+_SUFFIXES = tuple(all_suffixes())
+
+
+def _in_directories(package: ModuleType) -> bool | None:
+    """Return whether a plain directory package has a ``database`` submodule; None when it is not one.
+
+    What importlib's path finder would answer, from one directory listing:
+    ``database/`` (a package, or a namespace portion) or ``database`` with
+    any importable suffix (``.py``, ``.pyc``, an extension module). Only for
+    a package loaded from files (not a namespace package, not a zip), whose
+    directories are served by the standard ``FileFinder``, and only when the
+    submodule is not imported already; None sends the caller to importlib.
+    """
+    spec = getattr(package, "__spec__", None)
+    path = getattr(package, "__path__", None)
+    if (
+        spec is None
+        or not isinstance(spec.loader, (SourceFileLoader, SourcelessFileLoader))
+        or type(path) is not list
+        or path is not spec.submodule_search_locations
+        or (_CASE_INSENSITIVE and "PYTHONCASEOK" in os.environ)
+        or f"{package.__name__}.{MODULE_NAME}" in sys.modules
+    ):
+        return None
+    for directory in path:
+        if not isinstance(directory, str) or not isinstance(sys.path_importer_cache.get(directory), FileFinder):
+            return None
+        try:
+            names = set(os.listdir(directory))
+        except OSError:
+            return None
+        if MODULE_NAME in names and os.path.isdir(os.path.join(directory, MODULE_NAME)):
+            return True
+        for suffix in _SUFFIXES:
+            if MODULE_NAME + suffix in names and os.path.isfile(os.path.join(directory, MODULE_NAME + suffix)):
+                return True
+    return False
+
+
+def has_database_module(package: ModuleType) -> bool:
+    """Return whether ``package`` has a ``database`` submodule, as Django's ``module_has_submodule`` answers.
+
+    Cheap for the usual app, a directory package: one directory listing
+    instead of importlib's full search. Zip and namespace packages, single
+    module apps and anything unusual go through importlib.
+    """
+    found = _in_directories(package)
+    return module_has_submodule(package, MODULE_NAME) if found is None else found
+
+
 def load_database_module(app_config: AppConfig) -> ModuleType | None:
     """Import and return the app's ``database`` module, or None if it has none.
 
     An exception raised while importing it is reported, never swallowed.
     """
     module_name = f"{app_config.name}.{MODULE_NAME}"
-    if app_config.module is None or not module_has_submodule(app_config.module, MODULE_NAME):
+    if app_config.module is None or not has_database_module(app_config.module):
         return None
     try:
         return import_module(module_name)

@@ -41,11 +41,28 @@ def test_engine_benchmarks_run_or_say_why_not():
         "get_sessionmaker(label)",
         "async with get_app_session(label)",
         "with get_sync_app_session(label)",
+        "async with get_app_session(label) vs SQLAlchemy defaults",
+        "async with get_app_session(label) vs SQLAlchemy defaults",
+        "with get_sync_app_session(label) vs SQLAlchemy defaults",
+        "with get_sync_app_session(label) vs SQLAlchemy defaults",
     ]
     for row in rows:
         # Measured, with a ratio against its baseline and a goal it is judged by.
         assert row.met in {"yes", "no"}, row
         assert row.ratio.endswith("]") and float(row.ratio.split("x")[0]) > 0, row
+
+
+@pytest.mark.subprocess
+def test_instruction_benchmark_runs_or_says_why_not():
+    rows = run.run_benchmarks(run.parse_args(["--only", "6", "--sizes", "2"]))
+
+    assert [row.what for row in rows] == ["django.setup() start-up, instructions (callgrind), 2 apps"]
+    (row,) = rows
+    if row.met.startswith("not available"):
+        assert row.met == "not available: valgrind is not installed", row
+    else:
+        assert row.met in {"yes", "no"}, row
+        assert float(row.ratio.rstrip("x")) > 0, row
 
 
 def test_unknown_benchmark_numbers_are_refused(capsys):

@@ -35,7 +35,6 @@ from sqlalchemy import (
     Time,
     Uuid,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
 from django_appdb.exceptions import UnsupportedFieldError
@@ -59,6 +58,9 @@ class TypeContext:
 
     use_tz: bool = True
     db_timezone: str | None = None
+    #: Whether the project may use PostgreSQL: JSON columns then get their JSONB variant. Without it,
+    #: nothing imports ``sqlalchemy.dialects.postgresql``.
+    postgresql: bool = True
 
 
 _lock = threading.Lock()
@@ -129,6 +131,10 @@ def _json(field: AnyField, ctx: TypeContext) -> TypeEngine[Any]:
     if encoder is not None or decoder is not None:
         return EncodedJSON(encoder, decoder)
     # Django stores Python None as SQL NULL, and uses jsonb on PostgreSQL.
+    if not ctx.postgresql:
+        return JSON(none_as_null=True)
+    from sqlalchemy.dialects import postgresql
+
     return JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 
 
@@ -140,11 +146,24 @@ def _array(field: AnyField, ctx: TypeContext) -> TypeEngine[Any]:
     base, dimensions = cast("ArrayField[Any, Any]", field).base_field, 1
     while base.get_internal_type() == "ArrayField":
         base, dimensions = cast("ArrayField[Any, Any]", base).base_field, dimensions + 1
+    from sqlalchemy.dialects import postgresql
+
     return postgresql.ARRAY(sa_type_for(base, ctx), dimensions=dimensions)
 
 
 def _decimal(field: DecimalField[Any, Any]) -> TypeEngine[Any]:
     return Numeric(field.max_digits, field.decimal_places, asdecimal=True)
+
+
+def _postgresql(name: str) -> Callable[[AnyField, TypeContext], TypeEngine[Any]]:
+    """Return a maker of the ``sqlalchemy.dialects.postgresql`` type ``name``, imported only when a field needs it."""
+
+    def make(field: AnyField, ctx: TypeContext) -> TypeEngine[Any]:
+        from sqlalchemy.dialects import postgresql
+
+        return cast("TypeEngine[Any]", getattr(postgresql, name)())
+
+    return make
 
 
 def _simple(sa_type: Callable[[], TypeEngine[Any]]) -> Callable[[AnyField, TypeContext], TypeEngine[Any]]:
@@ -182,13 +201,13 @@ _BUILTIN: dict[str, Callable[[AnyField, TypeContext], TypeEngine[Any]]] = {
     "IPAddressField": _ip(15),
     # django.contrib.postgres
     "ArrayField": _array,
-    "HStoreField": _simple(postgresql.HSTORE),
-    "SearchVectorField": _simple(postgresql.TSVECTOR),
-    "IntegerRangeField": _simple(postgresql.INT4RANGE),
-    "BigIntegerRangeField": _simple(postgresql.INT8RANGE),
-    "DecimalRangeField": _simple(postgresql.NUMRANGE),
-    "DateTimeRangeField": _simple(postgresql.TSTZRANGE),
-    "DateRangeField": _simple(postgresql.DATERANGE),
+    "HStoreField": _postgresql("HSTORE"),
+    "SearchVectorField": _postgresql("TSVECTOR"),
+    "IntegerRangeField": _postgresql("INT4RANGE"),
+    "BigIntegerRangeField": _postgresql("INT8RANGE"),
+    "DecimalRangeField": _postgresql("NUMRANGE"),
+    "DateTimeRangeField": _postgresql("TSTZRANGE"),
+    "DateRangeField": _postgresql("DATERANGE"),
 }
 
 # Auto fields are integers when something points at them.

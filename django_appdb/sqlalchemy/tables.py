@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 
 from django_appdb.conf import conf
+from django_appdb.dburls import builtin_vendor
 from django_appdb.sqlalchemy import fieldtypes
 from django_appdb.sqlalchemy.fieldtypes import AnyField
 from django_appdb.state import resolve_alias, state
@@ -105,9 +106,19 @@ class _Cache:
 _cache = _Cache()
 
 
+def _may_use_postgresql() -> bool:
+    """Whether a configured database is PostgreSQL, or of a backend whose vendor is not known without importing it."""
+    return any(
+        builtin_vendor(str(settings_dict.get("ENGINE") or "")) in (None, "postgresql")
+        for settings_dict in connections.settings.values()
+    )
+
+
 def _context(alias: str) -> fieldtypes.TypeContext:
     db_settings = connections.settings.get(alias, {})
-    return fieldtypes.TypeContext(use_tz=conf.USE_TZ, db_timezone=db_settings.get("TIME_ZONE") or None)
+    return fieldtypes.TypeContext(
+        use_tz=conf.USE_TZ, db_timezone=db_settings.get("TIME_ZONE") or None, postgresql=_may_use_postgresql()
+    )
 
 
 def clear_cache() -> None:

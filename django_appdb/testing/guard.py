@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import NO_DB_ALIAS, BaseDatabaseWrapper
 from django.db.backends.base.creation import BaseDatabaseCreation
 
-from django_appdb.dburls import identity
+from django_appdb.dburls import identity, is_file_engine
 
 if TYPE_CHECKING:
     from django.core.checks import CheckMessage
@@ -88,23 +89,61 @@ def guard_identity(settings_dict: Mapping[str, Any]) -> tuple[Any, ...] | None:
     return key
 
 
+_PLAIN = (str, int, float, bool, bytes, type(None))
+#: Identities not computed yet: most processes never run a test and never need them.
+_LATER = object()
+#: Alias -> its identity (or _LATER) in the order of ``DATABASES``, until ``_real_identities`` is built.
+_pending: dict[str, Any] = {}
+
+
+def _snapshot(value: Any) -> Any:
+    """Return a deep copy of a ``DATABASES`` value; plain dicts and scalars without ``copy.deepcopy``."""
+    if type(value) in _PLAIN:
+        return value
+    if type(value) is dict:
+        return {key: _snapshot(item) for key, item in value.items()}
+    return copy.deepcopy(value)
+
+
+def _depends_on_process(settings_dict: Mapping[str, Any]) -> bool:
+    """Whether the identity may change with the working directory or HOME: a relative SQLite path."""
+    if not is_file_engine(str(settings_dict.get("ENGINE") or "")):
+        return False
+    name = str(settings_dict.get("NAME") or "")
+    if name.startswith("file:"):
+        name = name[len("file:") :]
+    return not os.path.isabs(name)
+
+
 def remember_real_databases(databases: Mapping[str, Mapping[str, Any]]) -> None:
     """Record ``databases`` as the real ones; ignored while a test run is active."""
     if running_tests():
         return
     _real_settings.clear()
     _real_identities.clear()
+    _pending.clear()
     for alias, settings_dict in databases.items():
-        _real_settings[alias] = copy.deepcopy(dict(settings_dict))
-        key = guard_identity(settings_dict)
-        if key is not None:
-            _real_identities.setdefault(key, alias)
+        _real_settings[alias] = _snapshot(dict(settings_dict))
+        # Relative SQLite paths are resolved now, against today's working directory.
+        _pending[alias] = guard_identity(settings_dict) if _depends_on_process(settings_dict) else _LATER
+
+
+def _real_identity_table() -> dict[tuple[Any, ...], str]:
+    """Return ``_real_identities``, computing the identities deferred at start-up on first use."""
+    if _pending:
+        for alias, key in _pending.items():
+            if key is _LATER:
+                key = guard_identity(_real_settings[alias])
+            if key is not None:
+                _real_identities.setdefault(key, alias)
+        _pending.clear()
+    return _real_identities
 
 
 def real_alias_of(settings_dict: Mapping[str, Any]) -> str | None:
     """Return the alias whose real database ``settings_dict`` reaches, or None for a database that is not real."""
     key = guard_identity(settings_dict)
-    return None if key is None else _real_identities.get(key)
+    return None if key is None else _real_identity_table().get(key)
 
 
 def _describe_state(alias: str) -> str:
