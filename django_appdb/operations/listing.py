@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.db import connections
 
 from django_appdb.backends import vendor_of
-from django_appdb.state import selected_records
+from django_appdb.dburls import mask_url, settings_to_url
+from django_appdb.state import selected_records, state
 
 #: Column order of ``appdb_list``, in its table and in its JSON objects.
-COLUMNS = ("label", "alias", "source", "source_kind", "vendor", "atomic_requests", "url")
+COLUMNS = ("label", "alias", "source", "source_kind", "vendor", "atomic_requests", "url", "replicas")
 
 
 @dataclass(frozen=True)
@@ -25,10 +29,13 @@ class AppDatabaseRow:
     #: (``ATOMIC_REQUESTS``): one more connection per request while it runs.
     atomic_requests: bool
     url: str
+    #: The alias's read replicas: ``{"alias": ..., "url": ...}`` each, passwords masked.
+    replicas: tuple[dict[str, str], ...] = ()
 
-    def as_dict(self) -> dict[str, str | bool]:
+    def as_dict(self) -> dict[str, Any]:
         """Return the row as a dict with the keys in :data:`COLUMNS` order."""
         values = asdict(self)
+        values["replicas"] = [dict(replica) for replica in self.replicas]
         return {column: values[column] for column in COLUMNS}
 
 
@@ -52,6 +59,10 @@ def list_app_databases(labels: Iterable[str] | None = None) -> list[AppDatabaseR
                 vendor=vendors[record.alias],
                 atomic_requests=bool(record.settings.get("ATOMIC_REQUESTS", False)),
                 url=record.masked_url,
+                replicas=tuple(
+                    {"alias": replica, "url": mask_url(settings_to_url(connections.settings[replica]))}
+                    for replica in state.replicas.get(record.alias, ())
+                ),
             )
         )
     return rows

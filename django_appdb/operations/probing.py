@@ -14,7 +14,8 @@ from django_appdb.backends import describe_error, missing_sqlite_file, vendor_of
 from django_appdb.databases import AppDatabase
 from django_appdb.dburls import identity, mask_url, parse_url, settings_to_url
 from django_appdb.operations.connections import standalone_connection
-from django_appdb.state import app_databases, databases_by_alias
+from django_appdb.replicas import LAG_SQL
+from django_appdb.state import app_databases, databases_by_alias, state
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -32,6 +33,10 @@ class DatabaseStatus:
     status: Status
     latency_ms: float | None
     error: str | None
+    #: The primary this alias is a read replica of, else None.
+    replica_of: str | None = None
+    #: A PostgreSQL replica's replay lag in seconds (0 when it has replayed all it received), else None.
+    lag_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -48,6 +53,8 @@ class DatabaseStatus:
             "status": self.status,
             "latency_ms": self.latency_ms,
             "error": self.error,
+            "replica_of": self.replica_of,
+            "lag_seconds": self.lag_seconds,
         }
 
 
@@ -58,11 +65,13 @@ class _Probe(threading.Thread):
     interpreter's exit; its private connection is closed whenever it ends.
     """
 
-    def __init__(self, alias: str, timeout: float) -> None:
+    def __init__(self, alias: str, timeout: float, replica_of: str | None = None) -> None:
         super().__init__(name=f"appdb-check-{alias}", daemon=True)
         self.alias = alias
         self.timeout = timeout
+        self.replica_of = replica_of
         self.latency_ms: float | None = None
+        self.lag_seconds: float | None = None
         self.error: str | None = None
 
     def run(self) -> None:
@@ -76,6 +85,10 @@ class _Probe(threading.Thread):
                 with wrapper.cursor() as cursor:
                     cursor.execute(f"SELECT 1{wrapper.features.bare_select_suffix}")
                     cursor.fetchone()
+                    if self.replica_of is not None and wrapper.vendor == "postgresql":
+                        cursor.execute(LAG_SQL)
+                        row = cursor.fetchone()
+                        self.lag_seconds = round(float(row[0]), 3) if row else None
         except Exception as exc:
             self.error = describe_error(exc, connections.settings[self.alias])
         else:
@@ -106,7 +119,10 @@ def check_databases(labels: Iterable[str] | None = None, timeout: float = DEFAUL
     if not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
     groups = databases_by_alias(labels)
-    probes = [_Probe(alias, timeout) for alias in groups]
+    probes = []
+    for alias in groups:
+        probes.append(_Probe(alias, timeout))
+        probes.extend(_Probe(replica, timeout, replica_of=alias) for replica in state.replicas.get(alias, ()))
     for probe in probes:
         probe.start()
     deadline = time.monotonic() + timeout
@@ -116,7 +132,9 @@ def check_databases(labels: Iterable[str] | None = None, timeout: float = DEFAUL
     records = app_databases()
     statuses = []
     for probe in probes:
-        url = _probed_url(records[groups[probe.alias][0]], connections.settings[probe.alias])
+        primary = probe.replica_of or probe.alias
+        live = connections.settings[probe.alias]
+        url = mask_url(settings_to_url(live)) if probe.replica_of else _probed_url(records[groups[primary][0]], live)
         if probe.is_alive():
             status: Status = "timeout"
             error: str | None = f"no answer within {timeout:g} s"
@@ -125,6 +143,16 @@ def check_databases(labels: Iterable[str] | None = None, timeout: float = DEFAUL
             status = "ok" if probe.error is None else "error"
             error, latency = probe.error, probe.latency_ms
         statuses.append(
-            DatabaseStatus(probe.alias, vendor_of(probe.alias), tuple(groups[probe.alias]), url, status, latency, error)
+            DatabaseStatus(
+                probe.alias,
+                vendor_of(probe.alias),
+                tuple(groups[primary]),
+                url,
+                status,
+                latency,
+                error,
+                probe.replica_of,
+                probe.lag_seconds,
+            )
         )
     return statuses

@@ -107,9 +107,11 @@ class _Base:
             cls.app_label = cls.model._meta.app_label  # type: ignore[union-attr]
         cls._validated = None
 
-    def __init__(self) -> None:
+    def __init__(self, replica: bool = False) -> None:
         self.alias = self._check_class()
         self._depth = 0
+        #: Whether ``get``/``list``/``count`` outside ``with repo:`` read from a read replica.
+        self.replica = replica
 
     @classmethod
     def _check_class(cls) -> str:
@@ -321,11 +323,13 @@ class AppRepository(_Base):
     Pass a ``Session`` to join the caller's transaction; otherwise use
     ``with repo:`` for one transaction, or call methods directly to run each in
     its own transaction. Sessions come from
-    ``django_appdb.sqlalchemy.sessions.get_sync_app_session(app_label)``.
+    :func:`django_appdb.get_sync_app_session`. With ``replica=True``,
+    ``get``/``list``/``count`` called outside ``with repo:`` read from a read
+    replica, as the router's reads do; writes go to the primary and pin it.
     """
 
-    def __init__(self, session: Session | None = None) -> None:
-        super().__init__()
+    def __init__(self, session: Session | None = None, *, replica: bool = False) -> None:
+        super().__init__(replica)
         if session is not None:
             if not isinstance(session, Session):
                 raise TypeError(
@@ -365,9 +369,14 @@ class AppRepository(_Base):
             owned, self._owned, self._session = self._owned, None, None
             owned.__exit__(exc_type, exc, tb)
 
-    def _run(self, work: Callable[[Session], T]) -> T:
+    def _run(self, work: Callable[[Session], T], read: bool = False) -> T:
         if self._session is not None:
             return work(self._session)
+        if read and self.replica:
+            from django_appdb.sqlalchemy.sessions import get_sync_app_session
+
+            with get_sync_app_session(self.app_label, replica=True) as session:
+                return work(session)
         with self:
             return work(self.session)
 
@@ -380,7 +389,7 @@ class AppRepository(_Base):
 
     def get(self, pk: Any) -> Row[Any] | None:
         """Return the row whose primary key is ``pk`` (a tuple for a composite key), or None."""
-        return self._run(self._get_work(pk))
+        return self._run(self._get_work(pk), read=True)
 
     def list(
         self,
@@ -391,11 +400,11 @@ class AppRepository(_Base):
         **equals: Any,
     ) -> Sequence[Row[Any]]:
         """Return the rows matching every ``where`` clause and ``column=value``, by primary key by default."""
-        return self._run(self._list_work(where, equals, order_by, limit, offset))
+        return self._run(self._list_work(where, equals, order_by, limit, offset), read=True)
 
     def count(self, *where: ColumnElement[bool], **equals: Any) -> int:
         """Return how many rows match every ``where`` clause and ``column=value``."""
-        return self._run(self._count_work(where, equals))
+        return self._run(self._count_work(where, equals), read=True)
 
     def add(self, **values: Any) -> Row[Any]:
         """Insert one row and return it as stored, defaults and primary key included.
@@ -427,11 +436,12 @@ class AsyncAppRepository(_Base):
     Pass an ``AsyncSession`` to join the caller's transaction; otherwise use
     ``async with repo:`` for one transaction, or await methods directly to run
     each in its own transaction. Sessions come from
-    ``django_appdb.sqlalchemy.sessions.get_app_session(app_label)``.
+    :func:`django_appdb.get_app_session`; ``replica=True`` reads from a
+    replica as :class:`AppRepository`'s does.
     """
 
-    def __init__(self, session: AsyncSession | None = None) -> None:
-        super().__init__()
+    def __init__(self, session: AsyncSession | None = None, *, replica: bool = False) -> None:
+        super().__init__(replica)
         if session is not None:
             if not _is_async_session(session):
                 raise TypeError(
@@ -472,9 +482,14 @@ class AsyncAppRepository(_Base):
             owned, self._owned, self._session = self._owned, None, None
             await owned.__aexit__(exc_type, exc, tb)
 
-    async def _run(self, work: Callable[[Session], T]) -> T:
+    async def _run(self, work: Callable[[Session], T], read: bool = False) -> T:
         if self._session is not None:
             return await self._session.run_sync(work)
+        if read and self.replica:
+            from django_appdb.sqlalchemy.sessions import get_app_session
+
+            async with get_app_session(self.app_label, replica=True) as session:
+                return await session.run_sync(work)
         async with self:
             return await self.session.run_sync(work)
 
@@ -487,7 +502,7 @@ class AsyncAppRepository(_Base):
 
     async def get(self, pk: Any) -> Row[Any] | None:
         """Return the row whose primary key is ``pk`` (a tuple for a composite key), or None."""
-        return await self._run(self._get_work(pk))
+        return await self._run(self._get_work(pk), read=True)
 
     async def list(
         self,
@@ -498,11 +513,11 @@ class AsyncAppRepository(_Base):
         **equals: Any,
     ) -> Sequence[Row[Any]]:
         """Return the rows matching every ``where`` clause and ``column=value``, by primary key by default."""
-        return await self._run(self._list_work(where, equals, order_by, limit, offset))
+        return await self._run(self._list_work(where, equals, order_by, limit, offset), read=True)
 
     async def count(self, *where: ColumnElement[bool], **equals: Any) -> int:
         """Return how many rows match every ``where`` clause and ``column=value``."""
-        return await self._run(self._count_work(where, equals))
+        return await self._run(self._count_work(where, equals), read=True)
 
     async def add(self, **values: Any) -> Row[Any]:
         """Insert one row and return it as stored, defaults and primary key included.

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from django_appdb import replicas
 from django_appdb.sqlalchemy import dialects
 from django_appdb.sqlalchemy.engines import _BaseEngineHandler, async_engines, engines
-from django_appdb.state import resolve_alias
+from django_appdb.state import resolve_alias, state
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,6 +48,28 @@ __all__ = [
 ]
 
 SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False}
+
+# A replica that cannot be reached: a DBAPI error (SQLAlchemy wraps the driver's) or the socket's own.
+_PROBE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, OSError)
+
+
+def _probe(alias: str) -> float | None:
+    """Check a connection out of ``alias``'s engine (pinged: replicas have health checks); return its lag when due."""
+    engine = engines.record(alias).engine
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql" and replicas.health.lag_due(alias, time.monotonic()):
+            return float(connection.exec_driver_sql(replicas.LAG_SQL).scalar() or 0)
+    return None
+
+
+async def _async_probe(alias: str) -> float | None:
+    """The same as :func:`_probe`, on the alias's async engine."""
+    engine = async_engines.record(alias).engine
+    async with engine.connect() as connection:
+        if engine.dialect.name == "postgresql" and replicas.health.lag_due(alias, time.monotonic()):
+            return float((await connection.exec_driver_sql(replicas.LAG_SQL)).scalar() or 0)
+    return None
+
 
 # Closes of async sessions still running after their task was cancelled.
 _closing: set[asyncio.Future[None]] = set()
@@ -160,13 +185,22 @@ def get_async_sessionmaker(app_label: str) -> async_sessionmaker[AsyncSession]:
 
 
 class _UnitOfWork:
-    """What both units of work share: one alias, one session at a time."""
+    """What both units of work share: one alias (or a replica of it), one session at a time."""
 
-    __slots__ = ("_alias", "_session")
+    __slots__ = ("_alias", "_replica", "_session")
 
-    def __init__(self, alias: str) -> None:
+    def __init__(self, alias: str, replica: bool = False) -> None:
         self._alias = alias
+        self._replica = replica
         self._session: Any = None
+
+    def _primary(self) -> str | None:
+        """Return the primary for a writing session (pinned, as the router pins a write); None: choose a replica."""
+        if self._replica and self._alias in state.replicas:
+            return None
+        if self._alias in state.replicas:
+            replicas.pin(self._alias)
+        return self._alias
 
     def _begin(self, maker: Callable[[], Any], again: str) -> Any:
         if self._session is not None:
@@ -189,7 +223,8 @@ class AsyncAppSession(_UnitOfWork):
     __slots__ = ()
 
     async def __aenter__(self) -> AsyncSession:
-        session: AsyncSession = self._begin(async_sessionmaker_for(self._alias), "get_app_session")
+        alias = self._primary() or await replicas.aread_alias(self._alias, _async_probe, _PROBE_ERRORS)
+        session: AsyncSession = self._begin(async_sessionmaker_for(alias), "get_app_session")
         return session
 
     async def __aexit__(
@@ -223,7 +258,8 @@ class AppSession(_UnitOfWork):
     __slots__ = ()
 
     def __enter__(self) -> Session:
-        session: Session = self._begin(sessionmaker_for(self._alias), "get_sync_app_session")
+        alias = self._primary() or replicas.read_alias(self._alias, _probe, _PROBE_ERRORS)
+        session: Session = self._begin(sessionmaker_for(alias), "get_sync_app_session")
         return session
 
     def __exit__(
@@ -244,23 +280,29 @@ class AppSession(_UnitOfWork):
             session.close()
 
 
-def get_app_session(app_label: str) -> AsyncAppSession:
+def get_app_session(app_label: str, *, replica: bool = False) -> AsyncAppSession:
     """Return an async context manager yielding an ``AsyncSession`` on ``app_label``'s database.
 
     ``async with get_app_session("orders") as session:`` commits when the
     block exits cleanly, rolls back when it raises, and always closes the
     session. Raise ``LookupError`` at once for a label that is not installed.
+
+    With ``replica=True`` the session reads from one of the database's read
+    replicas, chosen, pinned and fallen back from exactly as the router's
+    reads are (the primary when the context wrote to it, or when no replica
+    answers); writes through it fail. Without, a session on a database that
+    has replicas pins it for the rest of the context, as a write does.
     """
-    return AsyncAppSession(resolve_alias(app_label))
+    return AsyncAppSession(resolve_alias(app_label), replica)
 
 
-def get_sync_app_session(app_label: str) -> AppSession:
+def get_sync_app_session(app_label: str, *, replica: bool = False) -> AppSession:
     """Return a context manager yielding a ``Session`` on ``app_label``'s database.
 
     The sync counterpart of :func:`get_app_session`, with the same commit,
-    rollback and close behaviour.
+    rollback and close behaviour, and the same ``replica`` option.
     """
-    return AppSession(resolve_alias(app_label))
+    return AppSession(resolve_alias(app_label), replica)
 
 
 def get_session() -> AsyncAppSession:

@@ -59,7 +59,17 @@ def test_json_and_labels():
     call_command("appdb_check", "orders", "inventory", "--json", stdout=out)
     data = json.loads(out.getvalue())
     assert [row["alias"] for row in data] == ["inventory", "orders"]
-    assert list(data[0]) == ["alias", "vendor", "apps", "url", "status", "latency_ms", "error"]
+    assert list(data[0]) == [
+        "alias",
+        "vendor",
+        "apps",
+        "url",
+        "status",
+        "latency_ms",
+        "error",
+        "replica_of",
+        "lag_seconds",
+    ]
     assert all(row["status"] == "ok" and row["error"] is None for row in data)
 
 

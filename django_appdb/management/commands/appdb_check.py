@@ -39,11 +39,14 @@ class Command(BaseCommand):
         else:
             rows = [
                 [
-                    status.alias,
+                    status.alias if status.replica_of is None else f"  {status.alias}",
                     status.vendor,
                     status.status,
                     "-" if status.latency_ms is None else f"{status.latency_ms:.1f} ms",
-                    ", ".join(status.labels),
+                    ", ".join(status.labels)
+                    if status.replica_of is None
+                    else f"replica of {status.replica_of}"
+                    + ("" if status.lag_seconds is None else f", lag {status.lag_seconds:.1f} s"),
                 ]
                 for status in statuses
             ]

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_appdb.operations.listing import COLUMNS, list_app_databases
 from django_appdb.operations.textformat import format_table
 
-_TABLE_COLUMNS = [column for column in COLUMNS if column != "source_kind"]
+_TABLE_COLUMNS = [column for column in COLUMNS if column not in ("source_kind", "replicas")]
 _HEADINGS = {"atomic_requests": "ATOMIC"}
 
 
@@ -50,5 +50,8 @@ class Command(BaseCommand):
             [[_cell(row.as_dict()[column]) for column in _TABLE_COLUMNS] for row in rows],
         )
         self.stdout.write(table[0], self.style.MIGRATE_HEADING)
-        for line in table[1:]:
+        for row, line in zip(rows, table[1:], strict=True):
             self.stdout.write(line)
+            # Each replica under its primary's row.
+            for replica in row.replicas:
+                self.stdout.write(f"  replica {replica['alias']}: {replica['url']}")
