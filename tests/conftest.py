@@ -60,6 +60,8 @@ def replication() -> Iterator[Any]:
     if not PRIMARY_URL:
         pytest.skip("APPDB_TEST_REPLICA_PRIMARY_URL is not set (.ci/replication.sh start, then env)")
     cluster = Cluster.from_environ()
+    if not cluster.pgdata.is_dir():
+        pytest.fail(f"APPDB_TEST_REPLICA_PRIMARY_URL is set, but there is no replica in {cluster.pgdata}")
     with cluster.locked():
         try:
             yield cluster

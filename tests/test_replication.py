@@ -214,22 +214,36 @@ def test_the_pin_of_a_client_ends_after_the_pin_seconds(replication: Cluster, tm
     assert (after["status"], after["server"], len(after["found"])) == (200, "replica", 2)
 
 
-def test_reads_fall_back_to_the_primary_while_the_replica_is_down(replication: Cluster, tmp_path: Path) -> None:
+@pytest.fixture
+def replica_down(replication: Cluster, tmp_path: Path) -> dict[str, Any]:
+    """The steps of the scenario that stops the replica (and starts it again)."""
     try:
-        down = scenario("replica_down", replication, tmp_path)
+        return scenario("replica_down", replication, tmp_path)
     finally:
         if not replication.replica_running():
             replication.start_replica()
-    assert ok(down, "before")["server"] == "replica"
-    assert ok(down, "before_outside_request")["server"] == "replica"
-    assert ok(down, "replica_stopped") is True
+
+
+def test_requests_read_from_the_primary_while_the_replica_is_down(replica_down: dict[str, Any]) -> None:
+    assert ok(replica_down, "before")["server"] == "replica"
+    assert ok(replica_down, "replica_stopped") is True
     for step in ("request_while_down", "async_request_while_down"):
-        read = ok(down, step)
+        read = ok(replica_down, step)
         assert (read["status"], read["server"]) == (200, "primary"), step
-    assert ok(down, "outside_request_while_down")["server"] == "primary"
-    assert ok(down, "session_while_down") == "primary"
-    assert ok(down, "write_while_down") == 200
-    after = ok(down, "after_restart")
+    assert ok(replica_down, "write_while_down") == 200
+
+
+def test_reads_outside_requests_fall_back_while_the_replica_is_down(replica_down: dict[str, Any]) -> None:
+    # The process had a connection open to the replica when it stopped, as a long-running worker has.
+    assert ok(replica_down, "before_outside_request")["server"] == "replica"
+    assert ok(replica_down, "replica_stopped") is True
+    assert ok(replica_down, "outside_request_while_down")["server"] == "primary"
+    assert ok(replica_down, "session_while_down") == "primary"
+
+
+def test_a_replica_back_up_serves_reads_after_the_retry_delay(replica_down: dict[str, Any]) -> None:
+    assert ok(replica_down, "replica_stopped") is True
+    after = ok(replica_down, "after_restart")
     assert (after["status"], after["server"]) == (200, "replica")
 
 
