@@ -456,7 +456,14 @@ def scenario_repository(steps: Steps) -> None:
     cluster = _cluster()
     cluster.pause_replay()
     number = new_number("REPO")
-    Order.objects.using("orders").create(number=number, customer_email="repo@example.com")
+    pk = Order.objects.using("orders").create(number=number, customer_email="repo@example.com").pk
+
+    def get(replica: bool) -> bool:
+        with replica_scope():
+            return Orders(replica=replica).get(pk) is not None
+
+    steps("get_replica", lambda: get(True))
+    steps("get_default", lambda: get(False))
 
     def count(replica: bool) -> int:
         with replica_scope():

@@ -4,6 +4,12 @@ Every test here takes the ``replication`` fixture: skipped when
 APPDB_TEST_REPLICA_PRIMARY_URL is unset, failing when it is set but the
 cluster cannot be reached, and holding the cluster alone for the test (some
 tests stop the replica or pause its replay).
+
+First the cluster itself (in recovery, replicating, read-only, can be stopped
+and paused); then the replica feature, in child processes of the test project
+whose ``orders`` database is the cluster's primary with the replica declared
+(tests/replication_scenarios.py): which server each read and write reached is
+asked of the server itself, in the query.
 """
 
 from __future__ import annotations
@@ -291,6 +297,8 @@ def test_a_repository_reads_from_the_replica_and_after_a_write_from_the_primary(
         if replication.replay_paused():
             replication.resume_replay()
     # Replay was paused before the row was written on the primary: only the primary has it.
+    assert ok(steps, "get_replica") is False
+    assert ok(steps, "get_default") is True
     assert ok(steps, "count_replica") == 0
     assert ok(steps, "list_replica") == []
     assert ok(steps, "count_default") == 1
