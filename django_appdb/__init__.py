@@ -29,6 +29,9 @@ _EXPORTS = {
     "MissingDriverError": "exceptions",
     "UnknownAppError": "exceptions",
     "UnsupportedFieldError": "exceptions",
+    # Read replicas: read-your-writes
+    "replica_scope": "replicas",
+    "use_primary": "replicas",
     # SQLAlchemy engines and sessions
     "aclose_all_engines": "sqlalchemy.engines",
     "close_all_engines": "sqlalchemy.engines",
@@ -64,6 +67,7 @@ if TYPE_CHECKING:
         UnknownAppError as UnknownAppError,
         UnsupportedFieldError as UnsupportedFieldError,
     )
+    from django_appdb.replicas import replica_scope as replica_scope, use_primary as use_primary
     from django_appdb.routers import AppDatabaseRouter as AppDatabaseRouter
     from django_appdb.sqlalchemy.engines import (
         aclose_all_engines as aclose_all_engines,

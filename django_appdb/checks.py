@@ -22,6 +22,7 @@ Ids, listed in docs/commands.md:
   live on another database;
 * ``django_appdb.E007`` an alias's test database is a real database (its
   own or another alias'), which the test runner would drop;
+* ``django_appdb.E008`` a replica setting has the wrong type;
 * ``django_appdb.E006`` a database records an app's migrations as applied
   while none of its tables exist (database checks: ``migrate``,
   ``appdb_migrate``, ``check --database``).
@@ -47,7 +48,7 @@ from django.db.models import Model
 from django.db.utils import load_backend
 
 from django_appdb.backends import describe_error
-from django_appdb.conf import BOOLEAN_SETTINGS, DEFAULTS, conf, raw as raw_setting
+from django_appdb.conf import BOOLEAN_SETTINGS, DEFAULTS, SECONDS_SETTINGS, conf, raw as raw_setting
 from django_appdb.databases import AppDatabase, plan
 from django_appdb.dburls import identity, mask_url, parse_url, settings_to_url
 from django_appdb.discovery import ENV_SUFFIX, declare, env_var_name
@@ -459,7 +460,7 @@ def check_async_drivers(app_configs: Sequence[AppConfig] | None = None, **kwargs
 
 @register(TAG, Tags.compatibility)
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """Check the type of every ``APPDB_*`` setting (E004, E005)."""
+    """Check the type of every ``APPDB_*`` setting (E004, E005, E008)."""
     messages: list[CheckMessage] = []
     for name in BOOLEAN_SETTINGS:
         value = raw_setting(name)
@@ -471,6 +472,29 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                     id="django_appdb.E004",
                 )
             )
+    for name in SECONDS_SETTINGS:
+        value = raw_setting(name)
+        if value is None and DEFAULTS[name] is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            allowed = " or None" if DEFAULTS[name] is None else ""
+            messages.append(
+                Error(
+                    f"{name} must be a number of seconds (0 or more){allowed}, got {value!r}.",
+                    hint=f"Write {name} = {DEFAULTS[name] if DEFAULTS[name] is not None else 2.0}, or remove it "
+                    "to use the default.",
+                    id="django_appdb.E008",
+                )
+            )
+    replicas = raw_setting("APPDB_REPLICAS")
+    if not isinstance(replicas, dict):
+        messages.append(
+            Error(
+                f"APPDB_REPLICAS must be a dict of alias -> replica URLs, got {type(replicas).__name__}.",
+                hint="Write APPDB_REPLICAS = {'default': ['postgresql://...']}, or remove it.",
+                id="django_appdb.E008",
+            )
+        )
     options = raw_setting("APPDB_SQLALCHEMY_ENGINE_OPTIONS")
     if options is not None and not isinstance(options, dict):
         messages.append(

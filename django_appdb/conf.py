@@ -15,9 +15,21 @@ from django_appdb.exceptions import AppDatabaseConfigError
 #: ``django_appdb.E004``/``E005`` check each one's type (:func:`raw`).
 DEFAULTS: dict[str, Any] = {
     "APPDB_INSTALL_ROUTER": True,
+    "APPDB_REPLICAS": {},
+    "APPDB_REPLICA_LAG_CHECK_SECONDS": 5.0,
+    "APPDB_REPLICA_MAX_LAG": None,
+    "APPDB_REPLICA_PIN_SECONDS": 5.0,
+    "APPDB_REPLICA_RETRY_SECONDS": 30.0,
     "APPDB_SQLALCHEMY_ENGINE_OPTIONS": {},
     "APPDB_WIDEN_TEST_DATABASES": True,
 }
+#: The settings that take a number of seconds (``django_appdb.E008``); None is allowed where the default is None.
+SECONDS_SETTINGS = (
+    "APPDB_REPLICA_LAG_CHECK_SECONDS",
+    "APPDB_REPLICA_MAX_LAG",
+    "APPDB_REPLICA_PIN_SECONDS",
+    "APPDB_REPLICA_RETRY_SECONDS",
+)
 #: The settings that take True or False (``django_appdb.E004``).
 BOOLEAN_SETTINGS = ("APPDB_INSTALL_ROUTER", "APPDB_WIDEN_TEST_DATABASES")
 
@@ -68,6 +80,44 @@ class Settings:
         reports other types).
         """
         return raw("APPDB_WIDEN_TEST_DATABASES") is not False
+
+    @property
+    def REPLICAS(self) -> Any:
+        """Read replicas of aliases in ``DATABASES``: ``{"default": ["postgresql://...", "other_alias"]}``.
+
+        Returned as written; the planner checks it and names the problem.
+        """
+        return raw("APPDB_REPLICAS")
+
+    def _seconds(self, name: str) -> float | None:
+        value = raw(name)
+        if value is None and DEFAULTS[name] is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            # Reported by django_appdb.E008; the default meanwhile.
+            default: float | None = DEFAULTS[name]
+            return default
+        return float(value)
+
+    @property
+    def REPLICA_PIN_SECONDS(self) -> float:
+        """How long after a write a client's reads of that database stay on its primary (the pinning cookie)."""
+        return self._seconds("APPDB_REPLICA_PIN_SECONDS") or 0.0
+
+    @property
+    def REPLICA_RETRY_SECONDS(self) -> float:
+        """How long a replica that could not be reached is skipped before it is tried again."""
+        return self._seconds("APPDB_REPLICA_RETRY_SECONDS") or 0.0
+
+    @property
+    def REPLICA_MAX_LAG(self) -> float | None:
+        """The replay lag, in seconds, above which a replica is skipped; None for no limit."""
+        return self._seconds("APPDB_REPLICA_MAX_LAG")
+
+    @property
+    def REPLICA_LAG_CHECK_SECONDS(self) -> float:
+        """How often, at most, each replica's lag is measured (per process)."""
+        return self._seconds("APPDB_REPLICA_LAG_CHECK_SECONDS") or 0.0
 
     @property
     def USE_TZ(self) -> bool:

@@ -17,14 +17,11 @@ Apps that declare nothing use ``default``. Nothing here opens a connection.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
 
-import dj_database_url
 from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS
 from django.db.utils import ConnectionHandler
@@ -32,15 +29,14 @@ from django.db.utils import ConnectionHandler
 from django_appdb.conf import conf
 from django_appdb.dburls import (
     identity,
-    is_file_engine,
-    known_schemes,
     mask_settings,
     mask_url,
-    parse_url,
     settings_to_url,
 )
 from django_appdb.discovery import CONNECTION_SETTINGS, Declaration, SourceKind, declare
 from django_appdb.exceptions import AppDatabaseConfigError
+from django_appdb.replicaplan import ReplicaPlanning
+from django_appdb.urlsettings import settings_for
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,109 +77,18 @@ class AppDatabase:
 
 @dataclass
 class Plan:
-    """The aliases chosen for every app, and the ``DATABASES`` entries to add."""
+    """The aliases chosen for every app, the ``DATABASES`` entries to add, and each primary's replicas."""
 
     records: dict[str, AppDatabase]
     new_databases: dict[str, dict[str, Any]]
+    #: Primary alias -> its replicas' aliases, in declaration order.
+    replicas: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Aliases already in ``settings.DATABASES`` that become replicas: alias -> primary.
+    mirrors: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         masked = {alias: mask_settings(settings_dict) for alias, settings_dict in self.new_databases.items()}
         return f"<Plan records={list(self.records.values())!r} new_databases={masked!r}>"
-
-
-# Line breaks, tabs, NUL...: never part of a URL someone meant to write.
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
-_FIX_URL = (
-    "Check the scheme://user:password@host:port/name form, and percent-encode special "
-    "characters in the user and password (urllib.parse.quote)."
-)
-
-
-def _check_form(declaration: Declaration, url: str) -> None:
-    """Refuse URLs that dj-database-url would parse into something nobody meant."""
-    if _CONTROL_CHARACTER.search(url):
-        raise AppDatabaseConfigError(
-            declaration.label,
-            declaration.where,
-            f"{mask_url(url)!r} contains a control character (a line break, tab or NUL).",
-            "Remove it, or percent-encode it if it belongs to the password.",
-        )
-    scheme, colon, rest = url.partition(":")
-    if not colon or not rest.startswith("//") or not scheme:
-        raise AppDatabaseConfigError(
-            declaration.label,
-            declaration.where,
-            f"{mask_url(url)!r} is not a valid database URL: it does not start with scheme:// "
-            "(postgres://, sqlite:///, mysql://, ...).",
-            _FIX_URL,
-        )
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return  # dj-database-url reports it
-    # With no '@' before the host, one in the query is the end of the
-    # credentials too: ``postgres://u:12?service=x@h/db`` would reach host
-    # ``u``, port 12.
-    query_at = "@" in parts.query and "@" not in parts.netloc
-    if parts.netloc and ("@" in parts.path or "@" in parts.fragment or query_at):
-        # ``postgres://u:pa/ss@h/db``: the password would become the NAME.
-        raise AppDatabaseConfigError(
-            declaration.label,
-            declaration.where,
-            f"{mask_url(url)!r} is not a valid database URL: it has an '@' after the host.",
-            "Percent-encode '@', '/', '?' and '#' in the user and password (urllib.parse.quote(password, safe='')).",
-        )
-
-
-def _settings_for(declaration: Declaration) -> dict[str, Any]:
-    url = declaration.url or ""
-    _check_form(declaration, url)
-    try:
-        settings_dict = parse_url(url)
-    except dj_database_url.UnknownSchemeError as exc:
-        raise AppDatabaseConfigError(
-            declaration.label,
-            declaration.where,
-            f"{mask_url(url)!r} uses unknown scheme {exc.scheme + '://'!r}.",
-            f"Use one of: {', '.join(known_schemes())}.",
-        ) from None
-    except Exception as exc:
-        raise AppDatabaseConfigError(
-            declaration.label,
-            declaration.where,
-            f"{mask_url(url)!r} is not a valid database URL ({type(exc).__name__}).",
-            _FIX_URL,
-        ) from None
-    engine = str(settings_dict.get("ENGINE") or "")
-    if is_file_engine(engine) and str(settings_dict.get("NAME") or "").startswith("~"):
-        raise AppDatabaseConfigError(
-            declaration.label,
-            declaration.where,
-            f"{mask_url(url)!r}: SQLite paths are not expanded, so Django would open a file below a directory "
-            "named '~' in the working directory.",
-            "Write the absolute path: sqlite:////home/me/db.sqlite3 (four slashes).",
-        )
-    if (
-        not is_file_engine(engine)
-        and not settings_dict.get("NAME")
-        and not (settings_dict.get("OPTIONS") or {}).get("service")
-    ):
-        raise AppDatabaseConfigError(
-            declaration.label,
-            declaration.where,
-            f"{mask_url(url)!r} names no database.",
-            "Add the database name after the host (scheme://user:password@host:port/NAME), "
-            "or a ?service= for PostgreSQL.",
-        )
-    options = declaration.options
-    if "DATABASE_OPTIONS" in options:
-        settings_dict["OPTIONS"] = {**settings_dict.get("OPTIONS", {}), **options["DATABASE_OPTIONS"]}
-    if "DATABASE_TEST" in options:
-        settings_dict["TEST"] = dict(options["DATABASE_TEST"])
-    for key in CONNECTION_SETTINGS:
-        if key in options:
-            settings_dict[key] = options[key]
-    return settings_dict
 
 
 #: What ``database.py`` may declare besides where the database is.
@@ -197,7 +102,7 @@ def _comparable(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
     return (identity(settings_dict), *(repr(settings_dict.get(key)) for key in keys))
 
 
-class _Planner:
+class _Planner(ReplicaPlanning):
     """Assign aliases app by app, remembering the databases already seen."""
 
     def __init__(self, databases: Mapping[str, Mapping[str, Any]]) -> None:
@@ -213,6 +118,9 @@ class _Planner:
         self.by_identity[identity(databases[DEFAULT_DB_ALIAS])] = DEFAULT_DB_ALIAS
         self.new: dict[str, dict[str, Any]] = {}
         self.owners: dict[str, str] = {}
+        self.replicas: dict[str, tuple[str, ...]] = {}
+        self.replica_owners: dict[str, str] = {}
+        self.mirrors: dict[str, str] = {}
 
     def lookup(self, alias: str) -> Mapping[str, Any] | None:
         return self.databases.get(alias) or self.new.get(alias)
@@ -235,7 +143,7 @@ class _Planner:
             return self.record(declaration, DEFAULT_DB_ALIAS, None)
         if declaration.url is None:
             return self.record(declaration, self._named_alias(declaration), None)
-        settings_dict = _settings_for(declaration)
+        settings_dict = settings_for(declaration)
         if "ATOMIC_REQUESTS" not in declaration.options:
             # Moving an app never changes its requests' transactions: as
             # atomic as on the default database, unless the app says otherwise.
@@ -344,11 +252,28 @@ def plan(
     app_configs: Iterable[AppConfig],
     databases: Mapping[str, Mapping[str, Any]],
     environ: Mapping[str, str] | None = None,
+    replicas: Mapping[Any, Any] | None = None,
 ) -> Plan:
-    """Choose an alias for every app. Raise ``AppDatabaseConfigError`` on bad input."""
+    """Choose an alias for every app, and add every declared replica. Raise ``AppDatabaseConfigError`` on bad input.
+
+    ``replicas`` is ``settings.APPDB_REPLICAS``: replicas of aliases in ``databases``.
+    """
     planner = _Planner(databases)
-    records = {config.label: planner.assign(declare(config, environ)) for config in app_configs}
-    return Plan(records, planner.new)
+    declarations = [declare(config, environ) for config in app_configs]
+    records = {declaration.label: planner.assign(declaration) for declaration in declarations}
+    for declaration in declarations:
+        if declaration.replica_urls:
+            planner.add_app_replicas(declaration, records[declaration.label].alias)
+    if replicas is not None and not isinstance(replicas, Mapping):
+        raise AppDatabaseConfigError(
+            "*",
+            "settings.APPDB_REPLICAS",
+            f"must be a dict of alias -> replica URLs, got {type(replicas).__name__}.",
+            "Write APPDB_REPLICAS = {'default': ['postgresql://...']}.",
+        )
+    for primary, entries in (replicas or {}).items():
+        planner.add_setting_replicas(primary, entries)
+    return Plan(records, planner.new, planner.replicas, planner.mirrors)
 
 
 def merge(

@@ -34,6 +34,7 @@ from django_appdb.dburls import mask_text, mask_url, settings_to_url
 from django_appdb.exceptions import AppDatabaseConfigError
 
 ENV_SUFFIX = "_DATABASE_URL"
+REPLICA_ENV_SUFFIX = "_DATABASE_REPLICA_URLS"
 MODULE_NAME = "database"
 
 SourceKind = Literal["env", "module", "default"]
@@ -55,6 +56,7 @@ MODULE_SETTINGS: dict[str, tuple[type, ...]] = {
     "DATABASE_ALIAS": (str,),
     "DATABASE_OPTIONS": (dict,),
     "DATABASE_TEST": (dict,),
+    "DATABASE_REPLICA_URLS": (list, tuple),
     **CONNECTION_SETTINGS,
     "SQLALCHEMY_ENGINE_OPTIONS": (dict,),
 }
@@ -74,6 +76,11 @@ def env_var_name(app_label: str) -> str:
     return f"{app_label.upper()}{ENV_SUFFIX}"
 
 
+def replica_env_var_name(app_label: str) -> str:
+    """Return the environment variable that lists ``app_label``'s read replicas."""
+    return f"{app_label.upper()}{REPLICA_ENV_SUFFIX}"
+
+
 @dataclass(frozen=True)
 class Declaration:
     """What one app declares about its database, before aliases are chosen."""
@@ -85,17 +92,25 @@ class Declaration:
     alias: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     module_path: str | None = None
+    #: The read replicas' URLs, and where they were declared (for messages).
+    replica_urls: tuple[str, ...] = ()
+    replica_where: str = ""
+    #: Overrides :attr:`where` (a replica's URL is reported where it was declared).
+    described: str = ""
 
     def __repr__(self) -> str:
         url = None if self.url is None else mask_url(self.url)
+        replicas = [mask_url(replica) for replica in self.replica_urls]
         return (
             f"<Declaration {self.label!r} {self.where} url={url!r} alias={self.alias!r} "
-            f"options={sorted(self.options)!r}>"
+            f"options={sorted(self.options)!r} replicas={replicas!r}>"
         )
 
     @property
     def where(self) -> str:
         """Describe the source for error messages."""
+        if self.described:
+            return self.described
         if self.source_kind == "env":
             return f"environment variable {self.source}"
         if self.source_kind == "module":
@@ -174,10 +189,45 @@ def _read_module(app_config: AppConfig, module: ModuleType) -> dict[str, Any]:
             f"DATABASE_ALIAS {alias!r} is Django's internal alias for connecting to no database.",
             "Pick another alias name.",
         )
+    replicas = values.get("DATABASE_REPLICA_URLS")
+    if replicas is not None:
+        for position, replica in enumerate(replicas, 1):
+            if not isinstance(replica, str) or not replica.strip():
+                shown = "an empty string" if isinstance(replica, str) else type(replica).__name__
+                raise AppDatabaseConfigError(
+                    app_config.label,
+                    where,
+                    f"DATABASE_REPLICA_URLS must be a list of database URLs; item {position} is {shown}.",
+                    "List one URL per replica, or remove the setting.",
+                )
     max_age = values.get("CONN_MAX_AGE")
     if max_age is not None and max_age < 0:
         raise AppDatabaseConfigError(app_config.label, where, "CONN_MAX_AGE must be >= 0, or None for unlimited.")
     return values
+
+
+def _replicas(
+    label: str, values: Mapping[str, Any], module: ModuleType | None, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """Return the replica URLs an app declares, and where: the environment variable wins over ``database.py``."""
+    var = replica_env_var_name(label)
+    env_value = environ.get(var, "").strip()
+    if env_value:
+        urls = tuple(part.strip() for part in env_value.split(","))
+        for position, url in enumerate(urls, 1):
+            if not url:
+                raise AppDatabaseConfigError(
+                    label,
+                    f"environment variable {var}",
+                    f"item {position} of the comma-separated list is empty.",
+                    "Separate the replica URLs with single commas (percent-encode a comma in a password as %2C).",
+                )
+        return {"replica_urls": urls, "replica_where": f"environment variable {var}"}
+    declared = values.get("DATABASE_REPLICA_URLS")
+    if declared and module is not None:
+        where = f"module {module.__name__} (DATABASE_REPLICA_URLS)"
+        return {"replica_urls": tuple(url.strip() for url in declared), "replica_where": where}
+    return {}
 
 
 def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> Declaration:
@@ -190,8 +240,13 @@ def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> 
     label = app_config.label
     module = load_database_module(app_config)
     values = _read_module(app_config, module) if module is not None else {}
-    options = {key: value for key, value in values.items() if key not in ("DATABASE_URL", "DATABASE_ALIAS")}
+    options = {
+        key: value
+        for key, value in values.items()
+        if key not in ("DATABASE_URL", "DATABASE_ALIAS", "DATABASE_REPLICA_URLS")
+    }
     module_path = module.__name__ if module is not None else None
+    replicas = _replicas(label, values, module, environ)
 
     var = env_var_name(label)
     env_value = environ.get(var, "").strip()
@@ -200,7 +255,7 @@ def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> 
         # Django uses it. Driver OPTIONS written for the module's database
         # (SQLite's ``timeout``, say) may not suit another, so they go.
         kept = {key: value for key, value in options.items() if key not in LOCATION_SETTINGS}
-        return Declaration(label, var, "env", url=env_value, options=kept, module_path=module_path)
+        return Declaration(label, var, "env", url=env_value, options=kept, module_path=module_path, **replicas)
     if module is not None and ("DATABASE_URL" in values or "DATABASE_ALIAS" in values):
         return Declaration(
             label,
@@ -210,8 +265,9 @@ def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> 
             alias=values.get("DATABASE_ALIAS"),
             options=options,
             module_path=module_path,
+            **replicas,
         )
-    return Declaration(label, "default", "default", options=options, module_path=module_path)
+    return Declaration(label, "default", "default", options=options, module_path=module_path, **replicas)
 
 
 def default_url() -> str:

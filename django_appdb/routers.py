@@ -8,6 +8,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
 
+from django_appdb import replicas
 from django_appdb.state import state
 
 
@@ -34,20 +35,30 @@ class AppDatabaseRouter:
         # Looked up with whatever Django passes (a model or an instance).
         self._models: Mapping[Any, str | None] = state.model_routes
         self._route_of = state.route_of
+        # Primary -> its replicas, and replica -> its primary: empty (and so
+        # false) in a project without replicas, which pays one test per call.
+        self._replicas = state.replicas
+        self._primaries = state.primaries
 
     def db_for_read(self, model: type[Model] | Model, **hints: Any) -> str | None:
-        """Return the alias of the model's app, or None for apps on ``default``."""
+        """Return the alias of the model's app (one of its replicas, if it has any), or None for ``default``."""
         try:
-            return self._models[model]
+            alias = self._models[model]
         except (KeyError, TypeError):
-            return self._slow_route(model)
+            alias = self._slow_route(model)
+        if self._replicas and (alias or DEFAULT_DB_ALIAS) in self._replicas:
+            return replicas.read_alias(alias or DEFAULT_DB_ALIAS)
+        return alias
 
     def db_for_write(self, model: type[Model] | Model, **hints: Any) -> str | None:
-        """Return the alias of the model's app, or None for apps on ``default``."""
+        """Return the alias of the model's app, or None for apps on ``default``; pin it if it has replicas."""
         try:
-            return self._models[model]
+            alias = self._models[model]
         except (KeyError, TypeError):
-            return self._slow_route(model)
+            alias = self._slow_route(model)
+        if self._replicas and (alias or DEFAULT_DB_ALIAS) in self._replicas:
+            replicas.pin(alias or DEFAULT_DB_ALIAS)
+        return alias
 
     def _slow_route(self, model: type[Model] | Model) -> str | None:
         # Models made after start-up (migration state, isolate_apps), and
@@ -59,27 +70,29 @@ class AppDatabaseRouter:
             return None
 
     def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool:
-        """Allow a relation only between two objects on the same database."""
+        """Allow a relation only between two objects on the same database (a primary and its replicas are one)."""
         aliases = self._aliases
         db1 = obj1._state.db or aliases.get(_concrete_label(obj1), DEFAULT_DB_ALIAS)
         db2 = obj2._state.db or aliases.get(_concrete_label(obj2), DEFAULT_DB_ALIAS)
+        if self._primaries:
+            db1 = self._primaries.get(db1, db1)
+            db2 = self._primaries.get(db2, db2)
         return db1 == db2
 
     def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool | None:
-        """Allow an app's migrations only on its own alias.
+        """Allow an app's migrations only on its own alias, and none on a read replica.
 
-        Aliases that no app uses (a replica declared in settings, say) are left
-        to the other routers.
+        Other aliases that no app uses are left to the other routers.
         """
         # Membership tests only, no method call: migrate asks this for every
         # model on every database. ``homes`` holds the aliases other than
-        # default; only an alias no app uses (a replica) takes the KeyError.
+        # default; only an alias no app uses (a replica, say) takes the KeyError.
         if db == DEFAULT_DB_ALIAS:
             return app_label not in self._routes
         try:
             return app_label in self._homes[db]
         except KeyError:
-            return None
+            return False if db in self._primaries else None
 
 
 def _concrete_label(obj: Model) -> str:

@@ -44,9 +44,21 @@ class _State:
         self.model_routes: dict[type[Model], str | None] = {}
         #: The aliases django_appdb added to ``DATABASES`` (the others were in settings).
         self.added: frozenset[str] = frozenset()
+        #: Primary alias -> its read replicas' aliases; replica alias -> its primary.
+        self.replicas: dict[str, tuple[str, ...]] = {}
+        self.primaries: dict[str, str] = {}
 
-    def load(self, records: Mapping[str, AppDatabase], models: Iterable[type[Model]] = ()) -> None:
+    def load(
+        self,
+        records: Mapping[str, AppDatabase],
+        models: Iterable[type[Model]] = (),
+        replicas: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.records = dict(records)
+        self.replicas.clear()
+        self.replicas.update(replicas or {})
+        self.primaries.clear()
+        self.primaries.update({replica: primary for primary, names in self.replicas.items() for replica in names})
         aliases = {label: record.alias for label, record in records.items()}
         self.aliases.clear()
         self.aliases.update(aliases)
@@ -105,8 +117,11 @@ def resolve_alias(name: str) -> str:
 
 def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
     """Plan every app's database, merge new aliases into ``DATABASES`` and load the routes."""
-    result = plan(app_configs, conf.DATABASES)
+    result = plan(app_configs, conf.DATABASES, replicas=conf.REPLICAS)
     live = merge(result.new_databases)
+    for alias, primary in result.mirrors.items():
+        # An alias of settings.DATABASES named as a replica: its tests read the primary's test database.
+        live[alias].setdefault("TEST", {})["MIRROR"] = primary
     from django_appdb.testing import guard
 
     guard.remember_real_databases(live)
@@ -123,7 +138,7 @@ def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
         for label, record in result.records.items()
     }
     models = [model for config in app_configs for model in config.get_models(include_auto_created=True)]
-    state.load(records, models)
+    state.load(records, models, result.replicas)
     state.added = frozenset(result.new_databases)
     return records
 

@@ -11,6 +11,9 @@ EXPECTED = {
     "discover_app_database",
     "get_app_database",
     "mask_url",
+    # Read replicas
+    "replica_scope",
+    "use_primary",
     # SQLAlchemy engines and sessions
     "EngineDoesNotExist",
     "aclose_all_engines",

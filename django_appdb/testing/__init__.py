@@ -19,12 +19,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["app_aliases", "django_connection_session"]
+__all__ = ["app_aliases", "django_connection_session", "replica_routing"]
 
 if TYPE_CHECKING:
     from django_appdb.testing.helpers import (
         app_aliases as app_aliases,
         django_connection_session as django_connection_session,
+        replica_routing as replica_routing,
     )
 
 

@@ -191,9 +191,6 @@ def on_connection_created(connection: Any) -> None:
         raise
 
 
-# -- widening the default declaration -------------------------------------------------------------
-
-
 def default_test_databases(django_default: Iterable[str] = (DEFAULT_DB_ALIAS,)) -> frozenset[str]:
     """Return what a test that declares no databases may use: Django's default and, unless off, the app databases."""
     from django_appdb.conf import conf
@@ -202,7 +199,10 @@ def default_test_databases(django_default: Iterable[str] = (DEFAULT_DB_ALIAS,)) 
     declared = frozenset(django_default)
     if not conf.WIDEN_TEST_DATABASES:
         return declared
-    return declared | {alias for alias in state.aliases.values() if alias in connections.settings}
+    aliases = {alias for alias in state.aliases.values() if alias in connections.settings}
+    # And their replicas, test mirrors of the primaries (Django creates nothing for them).
+    aliases.update(replica for alias in aliases for replica in state.replicas.get(alias, ()))
+    return declared | aliases
 
 
 class DefaultTestDatabases:

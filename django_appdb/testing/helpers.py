@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from django_appdb.replicas import replica_scope
 from django_appdb.state import resolve_alias, state
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["app_aliases", "django_connection_session"]
+__all__ = ["app_aliases", "django_connection_session", "replica_routing"]
 
 
 def app_aliases(*names: str) -> set[str]:
@@ -30,9 +31,27 @@ def app_aliases(*names: str) -> set[str]:
     name is an app label or a database alias, as everywhere else (an unknown one raises
     :class:`~django_appdb.UnknownAppError`).
     """
-    if not names:
-        return {DEFAULT_DB_ALIAS, *state.aliases.values()}
-    return {DEFAULT_DB_ALIAS, *map(resolve_alias, names)}
+    aliases = {DEFAULT_DB_ALIAS, *(state.aliases.values() if not names else map(resolve_alias, names))}
+    # Their read replicas too: a test that opts in to replica routing reads them.
+    return aliases | {replica for alias in aliases for replica in state.replicas.get(alias, ())}
+
+
+class replica_routing(replica_scope):
+    """Route reads to read replicas inside the block, though a test is running.
+
+    During a test run reads go to the primary, since a replica's connection
+    cannot see rows a test wrote inside its transaction. Inside this block
+    (a context manager, sync and async, and a decorator) they go to replicas
+    as in production, in a fresh read-your-writes context. Use it in a
+    ``TransactionTestCase`` (or ``django_db(transaction=True)``), whose rows are
+    committed, and declare the replicas' aliases (:func:`app_aliases` includes them).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(replicas_in_tests=True)
+
+    def _fresh(self) -> replica_routing:
+        return replica_routing()
 
 
 @contextmanager

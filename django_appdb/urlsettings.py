@@ -1,0 +1,114 @@
+"""A declared database URL as a ``DATABASES`` entry, with a clear, masked error for every bad one.
+
+Nothing here connects.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+from django_appdb.dburls import is_file_engine, known_schemes, mask_url, parse_url
+from django_appdb.discovery import CONNECTION_SETTINGS, Declaration
+from django_appdb.exceptions import AppDatabaseConfigError
+
+__all__ = ["settings_for"]
+
+
+# Line breaks, tabs, NUL...: never part of a URL someone meant to write.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+_FIX_URL = (
+    "Check the scheme://user:password@host:port/name form, and percent-encode special "
+    "characters in the user and password (urllib.parse.quote)."
+)
+
+
+def _check_form(declaration: Declaration, url: str) -> None:
+    """Refuse URLs that dj-database-url would parse into something nobody meant."""
+    if _CONTROL_CHARACTER.search(url):
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r} contains a control character (a line break, tab or NUL).",
+            "Remove it, or percent-encode it if it belongs to the password.",
+        )
+    scheme, colon, rest = url.partition(":")
+    if not colon or not rest.startswith("//") or not scheme:
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r} is not a valid database URL: it does not start with scheme:// "
+            "(postgres://, sqlite:///, mysql://, ...).",
+            _FIX_URL,
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return  # dj-database-url reports it
+    # With no '@' before the host, one in the query is the end of the
+    # credentials too: ``postgres://u:12?service=x@h/db`` would reach host
+    # ``u``, port 12.
+    query_at = "@" in parts.query and "@" not in parts.netloc
+    if parts.netloc and ("@" in parts.path or "@" in parts.fragment or query_at):
+        # ``postgres://u:pa/ss@h/db``: the password would become the NAME.
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r} is not a valid database URL: it has an '@' after the host.",
+            "Percent-encode '@', '/', '?' and '#' in the user and password (urllib.parse.quote(password, safe='')).",
+        )
+
+
+def settings_for(declaration: Declaration) -> dict[str, Any]:
+    """Return the ``DATABASES`` entry ``declaration``'s URL and options give; raise ``AppDatabaseConfigError``."""
+    url = declaration.url or ""
+    _check_form(declaration, url)
+    try:
+        settings_dict = parse_url(url)
+    except dj_database_url.UnknownSchemeError as exc:
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r} uses unknown scheme {exc.scheme + '://'!r}.",
+            f"Use one of: {', '.join(known_schemes())}.",
+        ) from None
+    except Exception as exc:
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r} is not a valid database URL ({type(exc).__name__}).",
+            _FIX_URL,
+        ) from None
+    engine = str(settings_dict.get("ENGINE") or "")
+    if is_file_engine(engine) and str(settings_dict.get("NAME") or "").startswith("~"):
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r}: SQLite paths are not expanded, so Django would open a file below a directory "
+            "named '~' in the working directory.",
+            "Write the absolute path: sqlite:////home/me/db.sqlite3 (four slashes).",
+        )
+    if (
+        not is_file_engine(engine)
+        and not settings_dict.get("NAME")
+        and not (settings_dict.get("OPTIONS") or {}).get("service")
+    ):
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"{mask_url(url)!r} names no database.",
+            "Add the database name after the host (scheme://user:password@host:port/NAME), "
+            "or a ?service= for PostgreSQL.",
+        )
+    options = declaration.options
+    if "DATABASE_OPTIONS" in options:
+        settings_dict["OPTIONS"] = {**settings_dict.get("OPTIONS", {}), **options["DATABASE_OPTIONS"]}
+    if "DATABASE_TEST" in options:
+        settings_dict["TEST"] = dict(options["DATABASE_TEST"])
+    for key in CONNECTION_SETTINGS:
+        if key in options:
+            settings_dict[key] = options[key]
+    return settings_dict
