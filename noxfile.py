@@ -8,7 +8,10 @@ active, e.g. ``PYENV_VERSION=3.10.13:3.11.7:3.12.1:3.13.0``).
 ``nox`` runs every session; ``nox -s tests`` the SQLite matrix alone,
 ``nox -l`` lists them. Sessions tagged ``postgres`` run the PostgreSQL tests
 too and need ``APPDB_TEST_POSTGRES_URL``; without it they are skipped, as
-the PostgreSQL tests are in a plain ``pytest`` run.
+the PostgreSQL tests are in a plain ``pytest`` run. They, and ``coverage``,
+also run the replica tests when ``APPDB_TEST_REPLICA_PRIMARY_URL`` is set
+(``eval "$(.ci/replication.sh env)"`` after ``.ci/replication.sh start``);
+the SQLite matrix and ``minimal`` skip them.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ LOWEST = (
 )
 
 # Deselects what a base install cannot run: pytest's -m expression, matching the markers in setup.cfg.
-NEEDS_EXTRAS = "not postgres and not async_drivers and not psycopg and not mysql"
+NEEDS_EXTRAS = "not postgres and not async_drivers and not psycopg and not mysql and not replication"
 
 
 def _postgres_url(session: nox.Session) -> str:
@@ -67,7 +70,7 @@ def _pytest(session: nox.Session, *args: str, **env: str) -> None:
 def tests(session: nox.Session, django: str) -> None:
     """Run the suite on SQLite with every extra, on one Python and Django."""
     session.install("-e", ".[dev]", f"Django=={django}.*")
-    _pytest(session, APPDB_TEST_POSTGRES_URL="")
+    _pytest(session, APPDB_TEST_POSTGRES_URL="", APPDB_TEST_REPLICA_PRIMARY_URL="")
 
 
 @nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1], tags=["postgres"])
@@ -115,7 +118,7 @@ def minimal(session: nox.Session) -> None:
         )
     # The test tools alone: the "test" extra brings no database driver.
     session.install("-e", ".[test]")
-    _pytest(session, "-m", NEEDS_EXTRAS, APPDB_TEST_POSTGRES_URL="")
+    _pytest(session, "-m", NEEDS_EXTRAS, APPDB_TEST_POSTGRES_URL="", APPDB_TEST_REPLICA_PRIMARY_URL="")
 
 
 @nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1])

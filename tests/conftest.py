@@ -30,10 +30,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that needs PostgreSQL through the postgres_url fixture, so that ``-m`` can deselect it."""
+    """Mark every test that needs PostgreSQL (postgres_url, replication fixtures), so that ``-m`` can deselect it."""
     for item in items:
-        if "postgres_url" in getattr(item, "fixturenames", ()) and item.get_closest_marker("postgres") is None:
+        fixtures = getattr(item, "fixturenames", ())
+        if "postgres_url" in fixtures and item.get_closest_marker("postgres") is None:
             item.add_marker(pytest.mark.postgres)
+        if "replication" in fixtures and item.get_closest_marker("replication") is None:
+            item.add_marker(pytest.mark.replication)
 
 
 @pytest.fixture
@@ -42,6 +45,28 @@ def postgres_url() -> str:
     if not POSTGRES_URL:
         pytest.skip("APPDB_TEST_POSTGRES_URL is not set")
     return POSTGRES_URL
+
+
+@pytest.fixture
+def replication() -> Iterator[Any]:
+    """Return the primary and streaming replica of ``.ci/replication.sh`` (a ``tests.replication_cluster.Cluster``).
+
+    Skipped only when APPDB_TEST_REPLICA_PRIMARY_URL is unset; when it is set,
+    an unreachable cluster fails the test. The test holds the cluster alone,
+    and the replica is running and replaying again afterwards.
+    """
+    from tests.replication_cluster import PRIMARY_URL, Cluster
+
+    if not PRIMARY_URL:
+        pytest.skip("APPDB_TEST_REPLICA_PRIMARY_URL is not set (.ci/replication.sh start, then env)")
+    cluster = Cluster.from_environ()
+    if not cluster.pgdata.is_dir():
+        pytest.fail(f"APPDB_TEST_REPLICA_PRIMARY_URL is set, but there is no replica in {cluster.pgdata}")
+    with cluster.locked():
+        try:
+            yield cluster
+        finally:
+            cluster.restore()
 
 
 @pytest.fixture
