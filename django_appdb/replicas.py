@@ -190,11 +190,14 @@ def _fallback(primary: str) -> str:
 
 
 def _django_probe(alias: str) -> float | None:
-    """Connect ``alias``'s Django connection (after its health check); return its lag when one is due."""
+    """Connect ``alias``'s Django connection, checking a kept one still answers; return its lag when one is due."""
     from django.db import connections
 
     connection = connections[alias]
-    connection.close_if_health_check_failed()
+    if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
+        # Kept from before the replica went away (a worker's, between its
+        # tasks): Django checks health only at a request's start.
+        connection.close()
     connection.ensure_connection()
     if connection.vendor != "postgresql" or not health.lag_due(alias, time.monotonic()):
         return None

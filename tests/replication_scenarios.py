@@ -345,9 +345,12 @@ def scenario_replica_down(steps: Steps) -> None:
     steps("async_request_while_down", lambda: get("/aread/"))
     number = new_number("DOWN")
     steps("write_while_down", lambda: client.post(f"/write/?number={number}").status_code)
-    # Back up: after APPDB_REPLICA_RETRY_SECONDS, the replica serves reads again.
+    # Back up: after APPDB_REPLICA_RETRY_SECONDS, the replica serves reads again, to a
+    # client that has not just written (this one's cookie pins it to the primary).
     cluster.start_replica()
     time.sleep(float(os.environ["REPLICATION_TEST_RETRY_SECONDS"]) + 1.0)
+    steps("pinned_after_restart", lambda: get("/read/"))
+    client.cookies.clear()
     steps("after_restart", lambda: get("/read/"))
 
 

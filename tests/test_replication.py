@@ -87,7 +87,7 @@ REPLICA_ALIAS = "orders_replica_1"
 SEED = "REPL-SEED"
 SCENARIO_SETTINGS: dict[str, dict[str, str]] = {
     "client": {"REPLICATION_TEST_PIN_SECONDS": "3"},
-    "replica_down": {"REPLICATION_TEST_RETRY_SECONDS": "2"},
+    "replica_down": {"REPLICATION_TEST_RETRY_SECONDS": "2", "REPLICATION_TEST_PIN_SECONDS": "60"},
     "lag": {"REPLICATION_TEST_MAX_LAG": "1", "REPLICATION_TEST_LAG_CHECK_SECONDS": "1"},
 }
 _results: dict[str, dict[str, Any]] = {}
@@ -249,6 +249,8 @@ def test_reads_outside_requests_fall_back_while_the_replica_is_down(replica_down
 
 def test_a_replica_back_up_serves_reads_after_the_retry_delay(replica_down: dict[str, Any]) -> None:
     assert ok(replica_down, "replica_stopped") is True
+    # The client that wrote while the replica was down is still pinned to the primary.
+    assert ok(replica_down, "pinned_after_restart")["server"] == "primary"
     after = ok(replica_down, "after_restart")
     assert (after["status"], after["server"]) == (200, "replica")
 
