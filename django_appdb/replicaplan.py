@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS
+
 from django_appdb.dburls import builtin_vendor, identity, mask_url
 from django_appdb.discovery import Declaration
 from django_appdb.exceptions import AppDatabaseConfigError
@@ -49,7 +51,8 @@ class ReplicaPlanning:
     def add_app_replicas(self, declaration: Declaration, primary: str) -> None:
         """Add the replicas an app declared to its alias's; apps sharing an alias must declare the same ones."""
         where = declaration.replica_where
-        if declaration.source_kind == "default":
+        # Also an app whose URL is the default database's: its replicas would take every default app's reads.
+        if declaration.source_kind == "default" or primary == DEFAULT_DB_ALIAS:
             raise AppDatabaseConfigError(
                 declaration.label,
                 where,
