@@ -47,7 +47,9 @@ class AppDatabaseRouter:
         except (KeyError, TypeError):
             alias = self._slow_route(model)
         if self._replicas and (alias or DEFAULT_DB_ALIAS) in self._replicas:
-            return replicas.read_alias(alias or DEFAULT_DB_ALIAS)
+            chosen = replicas.read_alias(alias or DEFAULT_DB_ALIAS)
+            # The primary of an app on default stays None, as without replicas.
+            return chosen if alias or chosen != DEFAULT_DB_ALIAS else None
         return alias
 
     def db_for_write(self, model: type[Model] | Model, **hints: Any) -> str | None:

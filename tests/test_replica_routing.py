@@ -1,0 +1,383 @@
+"""Routing with read replicas, in this process: which alias each read and write gets, and when.
+
+The ``orders`` alias is given replicas for each test: scratch SQLite files
+added as aliases (``add_alias``), or a PostgreSQL alias on a loopback port
+nothing listens on, loaded into ``state`` as the planner would load them.
+Time, where it matters (the retry interval), is a fake clock, never a sleep.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.db import router
+from django.test import override_settings
+
+from catalog.models import Category
+from django_appdb import replicas
+from django_appdb.replicas import health, read_alias, replica_scope
+from django_appdb.routers import AppDatabaseRouter
+from django_appdb.state import state
+from django_appdb.testing import replica_routing
+from orders.models import Order, OrderLine
+
+R1, R2 = "orders_replica_1", "orders_replica_2"
+
+
+@pytest.fixture(autouse=True)
+def fresh_health() -> Iterator[None]:
+    health.clear()
+    yield
+    health.clear()
+
+
+@pytest.fixture
+def sqlite_replica(add_alias: Callable[..., str], tmp_path: Path, unblocked: None) -> Callable[[str], str]:
+    """Return a factory of SQLite replica aliases, each a scratch file, query-only as the planner makes them."""
+
+    def factory(alias: str) -> str:
+        return add_alias(
+            alias,
+            ENGINE="django.db.backends.sqlite3",
+            NAME=str(tmp_path / f"{alias}.sqlite3"),
+            OPTIONS={"init_command": "PRAGMA query_only = ON"},
+            TEST={"MIRROR": "orders"},
+        )
+
+    return factory
+
+
+def give_replicas(monkeypatch: pytest.MonkeyPatch, primary: str, *names: str) -> None:
+    """Load ``names`` as ``primary``'s replicas into ``state``, in place (the router keeps the same objects)."""
+    monkeypatch.setitem(state.replicas, primary, tuple(names))
+    for name in names:
+        monkeypatch.setitem(state.primaries, name, primary)
+
+
+@pytest.fixture
+def two_replicas(monkeypatch: pytest.MonkeyPatch, sqlite_replica: Callable[[str], str]) -> tuple[str, str]:
+    give_replicas(monkeypatch, "orders", sqlite_replica(R1), sqlite_replica(R2))
+    return R1, R2
+
+
+@pytest.fixture
+def dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def dead_replica(add_alias: Callable[..., str], dead_port: int, unblocked: None) -> str:
+    """Return a PostgreSQL replica alias on a loopback port nothing listens on."""
+    pytest.importorskip("psycopg")
+    return add_alias(
+        "orders_replica_dead",
+        ENGINE="django.db.backends.postgresql",
+        NAME="nowhere",
+        USER="nobody",
+        HOST="127.0.0.1",
+        PORT=str(dead_port),
+        OPTIONS={"connect_timeout": 2},
+        TEST={"MIRROR": "orders"},
+    )
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """Replace the replicas module's monotonic clock by one the test moves."""
+    fake = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(replicas, "time", SimpleNamespace(monotonic=lambda: fake.now, time=lambda: fake.now))
+    return fake
+
+
+# -- during a test run -----------------------------------------------------------------------------
+
+
+def test_reads_go_to_the_primary_during_a_test_run(two_replicas):
+    assert router.db_for_read(Order) == "orders"
+    assert AppDatabaseRouter().db_for_read(Order) == "orders"
+    assert Order.objects.all().db == "orders"
+    # Nothing was chosen or pinned: it is the test run that decided.
+    assert replicas.pinned_aliases() == frozenset()
+
+
+def test_replica_routing_sends_reads_to_a_replica(two_replicas):
+    with replica_routing():
+        chosen = router.db_for_read(Order)
+        assert chosen in two_replicas
+        assert AppDatabaseRouter().db_for_read(Order) == chosen
+        assert Order.objects.all().db == chosen
+        # A related model of the same app, an instance, a saved instance: the same replica.
+        assert router.db_for_read(OrderLine) == chosen
+        assert AppDatabaseRouter().db_for_read(Order(number="x")) == chosen
+    # Over: back to the primary.
+    assert router.db_for_read(Order) == "orders"
+
+
+def test_replica_routing_as_a_decorator(two_replicas):
+    @replica_routing()
+    def read() -> str | None:
+        return router.db_for_read(Order)
+
+    assert read() in two_replicas
+    assert read() in two_replicas
+    assert router.db_for_read(Order) == "orders"
+
+
+def test_an_alias_without_replicas_is_routed_as_before(two_replicas):
+    with replica_routing():
+        assert AppDatabaseRouter().db_for_read(Category) is None
+        assert router.db_for_read(Category) == "default"
+        assert AppDatabaseRouter().db_for_write(Category) is None
+        assert replicas.written() == frozenset()
+
+
+# -- writes pin --------------------------------------------------------------------------------------
+
+
+def test_a_write_goes_to_the_primary_and_pins_it_for_the_rest_of_the_context(two_replicas):
+    with replica_routing():
+        assert router.db_for_read(Order) in two_replicas
+        assert router.db_for_write(Order) == "orders"
+        assert replicas.written() == {"orders"}
+        assert replicas.pinned_aliases() == {"orders"}
+        assert router.db_for_read(Order) == "orders"
+        assert router.db_for_read(OrderLine) == "orders"
+    with replica_routing():
+        # A fresh context: unpinned.
+        assert router.db_for_read(Order) in two_replicas
+
+
+def test_a_write_of_an_instance_pins_too(two_replicas):
+    with replica_routing():
+        assert AppDatabaseRouter().db_for_write(Order(number="y")) == "orders"
+        assert router.db_for_read(Order) == "orders"
+
+
+# -- the choice ------------------------------------------------------------------------------------
+
+
+def test_the_choice_is_kept_for_the_rest_of_the_context(two_replicas):
+    with replica_routing():
+        first = router.db_for_read(Order)
+        assert {router.db_for_read(Order) for _ in range(50)} == {first}
+
+
+def test_the_choice_is_random_across_contexts(two_replicas):
+    seen = set()
+    with replica_routing():
+        for _ in range(200):
+            with replica_scope():
+                seen.add(router.db_for_read(Order))
+    assert seen == set(two_replicas)
+
+
+def test_a_chosen_replica_that_goes_down_is_replaced_in_the_same_context(two_replicas):
+    with replica_routing():
+        first = router.db_for_read(Order)
+        health.mark_down(first)
+        other = router.db_for_read(Order)
+        assert other in two_replicas and other != first
+        assert router.db_for_read(Order) == other
+
+
+def test_a_lagging_replica_is_never_chosen(two_replicas):
+    with override_settings(APPDB_REPLICA_MAX_LAG=5):
+        health.record_lag(R1, 6.0)
+        health.record_lag(R2, 4.0)
+        with replica_routing():
+            for _ in range(30):
+                with replica_scope():
+                    assert router.db_for_read(Order) == R2
+            health.record_lag(R2, 9.0)
+            # Both lag: the primary, and nothing pinned.
+            assert router.db_for_read(Order) == "orders"
+            assert replicas.pinned_aliases() == frozenset()
+    # Without a limit, lag does not matter.
+    with replica_routing():
+        assert router.db_for_read(Order) in two_replicas
+
+
+def test_the_lag_is_due_only_with_a_limit_and_once_per_interval(clock):
+    assert not health.lag_due(R1, clock.now)
+    with override_settings(APPDB_REPLICA_MAX_LAG=1, APPDB_REPLICA_LAG_CHECK_SECONDS=5):
+        assert health.lag_due(R1, clock.now)
+        health.record_lag(R1, 0.5)
+        assert not health.lag_due(R1, clock.now + 4.9)
+        assert health.lag_due(R1, clock.now + 5)
+        assert not health.lagging(R1)
+        health.record_lag(R1, 1.5)
+        assert health.lagging(R1)
+
+
+def test_the_lag_is_measured_at_most_once_per_interval_per_replica(monkeypatch, clock):
+    give_replicas(monkeypatch, "orders", R1)
+    measured: list[str] = []
+
+    def probe(alias: str) -> float | None:
+        due = health.lag_due(alias, clock.now)
+        if due:
+            measured.append(alias)
+        return 0.0 if due else None
+
+    with override_settings(APPDB_REPLICA_MAX_LAG=1, APPDB_REPLICA_LAG_CHECK_SECONDS=5), replica_routing():
+        for _ in range(10):
+            with replica_scope():
+                assert read_alias("orders", probe) == R1
+        assert measured == [R1]
+        clock.now += 5
+        with replica_scope():
+            assert read_alias("orders", probe) == R1
+        assert measured == [R1, R1]
+
+
+# -- a replica that is down ------------------------------------------------------------------------
+
+
+def test_a_replica_on_a_dead_port_is_marked_down_and_the_read_falls_back(monkeypatch, dead_replica, clock):
+    give_replicas(monkeypatch, "orders", dead_replica)
+    with replica_routing():
+        assert router.db_for_read(Order) == "orders"
+        assert health.is_down(dead_replica, clock.now)
+        # Not pinned: a later context tries the replicas again (once the interval is over).
+        assert replicas.pinned_aliases() == frozenset()
+        assert replicas.written() == frozenset()
+
+
+def test_a_dead_replica_is_skipped_for_the_retry_interval_then_tried_again(
+    monkeypatch, dead_replica, sqlite_replica, clock
+):
+    ok = sqlite_replica(R1)
+    give_replicas(monkeypatch, "orders", dead_replica, ok)
+    attempts: list[float] = []
+    real_probe = replicas._django_probe
+
+    def counting_probe(alias: str) -> float | None:
+        if alias == dead_replica:
+            attempts.append(clock.now)
+        return real_probe(alias)
+
+    with override_settings(APPDB_REPLICA_RETRY_SECONDS=7), replica_routing():
+        # Until the dead one has been tried once, either may come first.
+        while not attempts:
+            with replica_scope():
+                assert read_alias("orders", counting_probe) == ok
+        assert health.down_until[dead_replica] == clock.now + 7
+        clock.now += 6.9
+        for _ in range(20):
+            with replica_scope():
+                assert read_alias("orders", counting_probe) == ok
+        assert len(attempts) == 1
+        clock.now += 0.2
+        while len(attempts) == 1:
+            with replica_scope():
+                assert read_alias("orders", counting_probe) == ok
+        assert attempts[1] == clock.now
+        assert health.down_until[dead_replica] == clock.now + 7
+
+
+def test_a_replica_that_answers_again_is_marked_up(two_replicas, clock):
+    with override_settings(APPDB_REPLICA_RETRY_SECONDS=30):
+        health.mark_down(R1)
+        health.mark_down(R2)
+        with replica_routing():
+            assert router.db_for_read(Order) == "orders"
+            clock.now += 30
+            chosen = router.db_for_read(Order)
+            assert chosen in two_replicas
+        # The one that answered is up again; the other was not tried.
+        assert chosen not in health.down_until
+        assert len(health.down_until) == 1
+
+
+def test_every_replica_down_reads_the_primary_and_never_raises(monkeypatch, dead_replica):
+    give_replicas(monkeypatch, "orders", dead_replica)
+    with replica_routing():
+        assert [router.db_for_read(Order) for _ in range(3)] == ["orders"] * 3
+
+
+def test_a_probe_error_that_is_not_a_database_error_is_not_swallowed(two_replicas):
+    def broken(alias: str) -> float | None:
+        raise RuntimeError("a bug, not an outage")
+
+    with replica_routing(), pytest.raises(RuntimeError, match="a bug"):
+        read_alias("orders", broken)
+    assert health.down_until == {}
+
+
+# -- the default database with replicas ------------------------------------------------------------
+
+
+def test_default_with_replicas(monkeypatch, sqlite_replica):
+    replica = sqlite_replica("default_replica_1")
+    give_replicas(monkeypatch, "default", replica)
+    app_router = AppDatabaseRouter()
+    # During a test run, and when pinned, an app on default still gets None: Django's own fallback applies.
+    assert app_router.db_for_read(Category) is None
+    with replica_routing():
+        assert app_router.db_for_read(Category) == replica
+        assert router.db_for_read(Category) == replica
+        assert app_router.db_for_write(Category) is None
+        assert replicas.written() == {"default"}
+        assert app_router.db_for_read(Category) is None
+        # Django's fallback: the instance's database, for a router that says None.
+        instance = Category(name="c")
+        instance._state.db = "inventory"
+        assert router.db_for_read(Category, instance=instance) == "inventory"
+    assert app_router.allow_migrate(replica, "catalog") is False
+    assert app_router.allow_migrate("default", "catalog") is True
+    # orders has no replicas here.
+    assert app_router.db_for_read(Order) == "orders"
+
+
+# -- relations and migrations ----------------------------------------------------------------------
+
+
+def saved(model: type[Any], alias: str) -> Any:
+    instance = model()
+    instance._state.db = alias
+    return instance
+
+
+def test_a_primary_and_its_replicas_are_one_database_for_relations(two_replicas):
+    app_router = AppDatabaseRouter()
+    assert app_router.allow_relation(saved(Order, R1), saved(OrderLine, "orders")) is True
+    assert app_router.allow_relation(saved(Order, "orders"), saved(OrderLine, R2)) is True
+    assert app_router.allow_relation(saved(Order, R1), saved(OrderLine, R2)) is True
+    # Unsaved: by the model's home.
+    assert app_router.allow_relation(Order(), saved(OrderLine, R1)) is True
+    assert app_router.allow_relation(saved(Order, R1), saved(Category, "default")) is False
+    assert app_router.allow_relation(saved(Order, R1), Category()) is False
+    assert app_router.allow_relation(saved(Order, "orders"), saved(Category, "default")) is False
+
+
+def test_replicas_of_different_primaries_are_different_databases(monkeypatch, two_replicas, sqlite_replica):
+    give_replicas(monkeypatch, "default", sqlite_replica("default_replica_1"))
+    app_router = AppDatabaseRouter()
+    assert app_router.allow_relation(saved(Order, R1), saved(Category, "default_replica_1")) is False
+    assert app_router.allow_relation(saved(Category, "default"), saved(Category, "default_replica_1")) is True
+
+
+def test_without_replicas_an_alias_looking_like_one_is_not_merged(add_alias, tmp_path):
+    add_alias(R1, ENGINE="django.db.backends.sqlite3", NAME=str(tmp_path / "r.sqlite3"))
+    assert AppDatabaseRouter().allow_relation(saved(Order, R1), saved(OrderLine, "orders")) is False
+
+
+def test_no_migrations_on_a_replica_and_every_other_answer_unchanged(two_replicas):
+    app_router = AppDatabaseRouter()
+    for label in ("orders", "catalog", "inventory", "auth", "notes", "nosuch"):
+        assert app_router.allow_migrate(R1, label) is False
+        assert app_router.allow_migrate(R2, label, model_name="order") is False
+    assert app_router.allow_migrate("orders", "orders") is True
+    assert app_router.allow_migrate("orders", "catalog") is False
+    assert app_router.allow_migrate("default", "orders") is False
+    assert app_router.allow_migrate("default", "catalog") is True
+    assert app_router.allow_migrate("inventory", "inventory") is True
+    assert app_router.allow_migrate("unknown_alias", "orders") is None
+    assert app_router.allow_migrate("orders_replica_3", "orders") is None
