@@ -17,8 +17,8 @@ import pytest
 
 POSTGRES_URL = os.environ.get("APPDB_TEST_POSTGRES_URL", "").strip()
 
-# pytester runs the pytest plugin's own tests in child pytest processes.
-pytest_plugins = ["pytester"]
+# pytester runs the pytest plugin's own tests in child pytest processes; the replica tests share fixtures.
+pytest_plugins = ["pytester", "tests.replica_fixtures"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
