@@ -22,11 +22,16 @@ __all__ = ["REPLICA_SUFFIX", "ReplicaPlanning", "replica_alias"]
 REPLICA_SUFFIX = "_replica_"
 
 #: How each backend refuses writes on a replica's connections, in its ``OPTIONS``.
-_READ_ONLY: dict[str, tuple[str, str, str]] = {
-    # vendor: (OPTIONS key, value, separator from a value already there)
-    "postgresql": ("options", "-c default_transaction_read_only=on", " "),
-    "sqlite": ("init_command", "PRAGMA query_only = ON", "; "),
-    "mysql": ("init_command", "SET SESSION TRANSACTION READ ONLY", "; "),
+_READ_ONLY: dict[str, tuple[str, tuple[str, ...], str]] = {
+    # vendor: (OPTIONS key, values, separator from a value already there)
+    "postgresql": ("options", ("-c default_transaction_read_only=on",), " "),
+    # read_uncommitted matters only in shared-cache mode (SQLite's in-memory
+    # test databases): there a reader of a table another connection of the
+    # cache is writing gets "database table is locked" -- as Django's
+    # TestCase teardown does when it checks constraints on the test mirror
+    # while the primary's test transaction is open.
+    "sqlite": ("init_command", ("PRAGMA query_only = ON", "PRAGMA read_uncommitted = ON"), "; "),
+    "mysql": ("init_command", ("SET SESSION TRANSACTION READ ONLY",), "; "),
 }
 
 
@@ -122,9 +127,10 @@ class ReplicaPlanning:
         options = {**(primary_settings.get("OPTIONS") or {}), **(settings_dict.get("OPTIONS") or {})}
         vendor = builtin_vendor(engine)
         if vendor in _READ_ONLY:
-            key, value, separator = _READ_ONLY[vendor]
+            key, values, separator = _READ_ONLY[vendor]
             current = str(options.get(key) or "").strip()
-            options[key] = f"{current}{separator}{value}" if current and value not in current else (current or value)
+            missing = [value for value in values if value not in current]
+            options[key] = separator.join([current, *missing] if current else missing)
         settings_dict["OPTIONS"] = options
         settings_dict["ATOMIC_REQUESTS"] = False
         settings_dict["CONN_HEALTH_CHECKS"] = True

@@ -32,7 +32,7 @@ def sqlite_replica(add_alias: Callable[..., str], tmp_path: Path, unblocked: Non
             alias,
             ENGINE="django.db.backends.sqlite3",
             NAME=str(tmp_path / f"{alias}.sqlite3"),
-            OPTIONS={"init_command": "PRAGMA query_only = ON"},
+            OPTIONS={"init_command": "PRAGMA query_only = ON; PRAGMA read_uncommitted = ON"},
             TEST={"MIRROR": "orders"},
         )
 

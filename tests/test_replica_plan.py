@@ -362,15 +362,22 @@ def test_a_sqlite_replica_is_query_only(make_app, databases, tmp_path):
         f"DATABASE_URL = 'sqlite:///{tmp_path}/notes.db'\nDATABASE_REPLICA_URLS = ['sqlite:///{tmp_path}/notes.db']\n",
     )
     replica = plan([app], databases, environ={}).new_databases["notes_replica_1"]
-    assert replica["OPTIONS"]["init_command"] == "PRAGMA query_only = ON"
+    assert replica["OPTIONS"]["init_command"] == "PRAGMA query_only = ON; PRAGMA read_uncommitted = ON"
     assert replica["NAME"] == f"{tmp_path}/notes.db"
 
 
 @pytest.mark.parametrize(
     ("init", "expected"),
     [
-        ("PRAGMA foreign_keys = ON", "PRAGMA foreign_keys = ON; PRAGMA query_only = ON"),
-        ("PRAGMA query_only = ON", "PRAGMA query_only = ON"),
+        (
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA foreign_keys = ON; PRAGMA query_only = ON; PRAGMA read_uncommitted = ON",
+        ),
+        ("PRAGMA query_only = ON", "PRAGMA query_only = ON; PRAGMA read_uncommitted = ON"),
+        (
+            "PRAGMA read_uncommitted = ON; PRAGMA query_only = ON",
+            "PRAGMA read_uncommitted = ON; PRAGMA query_only = ON",
+        ),
     ],
 )
 def test_the_sqlite_init_command_is_appended_to_not_duplicated(make_app, databases, tmp_path, init, expected):

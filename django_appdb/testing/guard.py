@@ -240,7 +240,8 @@ def default_test_databases(django_default: Iterable[str] = (DEFAULT_DB_ALIAS,)) 
         return declared
     aliases = {alias for alias in state.aliases.values() if alias in connections.settings}
     # And their replicas, test mirrors of the primaries (Django creates nothing for them).
-    aliases.update(replica for alias in aliases for replica in state.replicas.get(alias, ()))
+    # (A list first: a generator over ``aliases`` would see the set grow.)
+    aliases.update([replica for alias in aliases for replica in state.replicas.get(alias, ())])
     return declared | aliases
 
 
