@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import router
+from django.db import connections, router
 from django.test import override_settings
 
 from catalog.models import Category
@@ -335,3 +336,23 @@ def test_no_migrations_on_a_replica_and_every_other_answer_unchanged(two_replica
     assert app_router.allow_migrate("inventory", "inventory") is True
     assert app_router.allow_migrate("unknown_alias", "orders") is None
     assert app_router.allow_migrate("orders_replica_3", "orders") is None
+
+
+# -- SQLAlchemy ------------------------------------------------------------------------------------
+
+
+def test_a_sqlalchemy_replica_session_reads_the_replica_and_cannot_write(two_replicas):
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from django_appdb import get_sync_app_session
+
+    with replica_routing():
+        chosen = router.db_for_read(Order)
+        with get_sync_app_session("orders", replica=True) as session:
+            # The same replica as the ORM's reads in this context.
+            assert session.bind.url.database == str(Path(connections.settings[chosen]["NAME"]))
+            assert session.scalar(text("PRAGMA query_only")) == 1
+            with pytest.raises(OperationalError, match="readonly"):
+                session.execute(text("CREATE TABLE written (x INTEGER)"))
+        assert replicas.written() == frozenset()
