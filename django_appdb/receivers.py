@@ -26,7 +26,7 @@ def _imported(name: str) -> ModuleType | None:
 
 
 def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    """Follow ``override_settings``: the router list, the engines and the table cache."""
+    """Follow ``override_settings``: the router list, the engines, the table cache and the replicas' health."""
     if setting == "APPDB_INSTALL_ROUTER":
         from django_appdb import routers
 
@@ -37,6 +37,11 @@ def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     tables = _imported("sqlalchemy.tables")
     if tables is not None and setting in ("USE_TZ", "DATABASES"):
         tables.clear_cache()
+    replicas = _imported("replicas")
+    if replicas is not None and (setting == "DATABASES" or setting.startswith("APPDB_REPLICA")):
+        # What was learnt of a replica (down until when, its lag) belongs to
+        # the databases and limits it was learnt under.
+        replicas.health.clear()
 
 
 def on_databases_loaded() -> None:

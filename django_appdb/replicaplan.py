@@ -144,6 +144,10 @@ class ReplicaPlanning:
         return known is not None and identity(known) == identity(entry)
 
     def _add_replicas(self, label: str, where: str, primary: str, entries: Sequence[dict[str, Any] | str]) -> None:
+        if not entries:
+            # An empty list declares no replicas: the alias stays a plain
+            # primary, with no empty replica list for the router to choose from.
+            return
         if primary in self.replicas:
             known = self.replicas[primary]
             if len(known) != len(entries) or not all(map(self._same_replica, known, entries)):

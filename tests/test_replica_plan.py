@@ -247,6 +247,17 @@ def test_appdb_replicas_names_an_existing_alias_which_keeps_its_name(make_app, d
     assert result.replicas == {"reporting": ("reporting_ro", "reporting_replica_2")}
 
 
+@pytest.mark.parametrize("entries", [[], ()])
+def test_appdb_replicas_with_an_empty_list_declares_none(make_app, databases, entries):
+    result = plan([make_app("a")], databases, environ={}, replicas={"default": entries, "reporting": entries})
+    assert result.replicas == {}
+    assert result.new_databases == {}
+    # An app may then declare the replicas of a database the setting left empty.
+    app = make_app("orders", f"DATABASE_URL = {PG_PRIMARY!r}\nDATABASE_REPLICA_URLS = [{PG_REPLICA_1!r}]\n")
+    result = plan([app], databases, environ={}, replicas={"orders": entries})
+    assert result.replicas == {"orders": ("orders_replica_1",)}
+
+
 def test_appdb_replicas_for_an_app_alias(make_app, databases):
     result = orders_plan(make_app, databases, "", replicas={"orders": [PG_REPLICA_2]})
     assert result.replicas == {"orders": ("orders_replica_1",)}

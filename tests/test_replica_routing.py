@@ -356,3 +356,28 @@ def test_a_sqlalchemy_replica_session_reads_the_replica_and_cannot_write(two_rep
             with pytest.raises(OperationalError, match="readonly"):
                 session.execute(text("CREATE TABLE written (x INTEGER)"))
         assert replicas.written() == frozenset()
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("APPDB_REPLICA_RETRY_SECONDS", 1.0),
+        ("APPDB_REPLICA_MAX_LAG", 100.0),
+        ("APPDB_REPLICA_LAG_CHECK_SECONDS", 1.0),
+        ("APPDB_REPLICAS", {}),
+    ],
+)
+def test_changing_a_replica_setting_forgets_what_was_learnt_of_replicas(two_replicas, setting, value):
+    health.mark_down(R1)
+    health.record_lag(R2, 9.0)
+    with override_settings(**{setting: value}):
+        assert health.down_until == {} and health.lag == {}
+        health.mark_down(R2)
+    # Leaving the override is a change too.
+    assert health.down_until == {}
+
+
+def test_another_setting_keeps_what_was_learnt_of_replicas(two_replicas):
+    health.mark_down(R1)
+    with override_settings(USE_TZ=False):
+        assert R1 in health.down_until
