@@ -23,6 +23,7 @@ Ids, listed in docs/commands.md:
 * ``django_appdb.E007`` an alias's test database is a real database (its
   own or another alias'), which the test runner would drop;
 * ``django_appdb.E008`` a replica setting has the wrong type;
+* ``django_appdb.E009`` ``APPDB_DIRECT_URLS`` is not a dict of alias -> URL;
 * ``django_appdb.E006`` a database records an app's migrations as applied
   while none of its tables exist (database checks: ``migrate``,
   ``appdb_migrate``, ``check --database``).
@@ -460,7 +461,7 @@ def check_async_drivers(app_configs: Sequence[AppConfig] | None = None, **kwargs
 
 @register(TAG, Tags.compatibility)
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """Check the type of every ``APPDB_*`` setting (E004, E005, E008)."""
+    """Check the type of every ``APPDB_*`` setting (E004, E005, E008, E009)."""
     messages: list[CheckMessage] = []
     for name in BOOLEAN_SETTINGS:
         value = raw_setting(name)
@@ -493,6 +494,19 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                 f"APPDB_REPLICAS must be a dict of alias -> replica URLs, got {type(replicas).__name__}.",
                 hint="Write APPDB_REPLICAS = {'default': ['postgresql://...']}, or remove it.",
                 id="django_appdb.E008",
+            )
+        )
+    direct = raw_setting("APPDB_DIRECT_URLS")
+    if not isinstance(direct, dict) or not all(
+        isinstance(alias, str) and isinstance(url, str) and url.strip() for alias, url in direct.items()
+    ):
+        shown = type(direct).__name__ if not isinstance(direct, dict) else "a dict with a value that is not a URL"
+        messages.append(
+            Error(
+                f"APPDB_DIRECT_URLS must be a dict of alias -> direct database URL, got {shown}.",
+                hint="Write APPDB_DIRECT_URLS = {'default': 'postgresql://user:password@db-server:5432/name'} "
+                "(the server's own URL, not the pooler's), or remove it.",
+                id="django_appdb.E009",
             )
         )
     options = raw_setting("APPDB_SQLALCHEMY_ENGINE_OPTIONS")

@@ -14,6 +14,7 @@ from django_appdb.exceptions import AppDatabaseConfigError
 #: Every ``APPDB_*`` setting, with its default. The system checks
 #: ``django_appdb.E004``/``E005`` check each one's type (:func:`raw`).
 DEFAULTS: dict[str, Any] = {
+    "APPDB_DIRECT_URLS": {},
     "APPDB_INSTALL_ROUTER": True,
     "APPDB_REPLICAS": {},
     "APPDB_REPLICA_LAG_CHECK_SECONDS": 5.0,
@@ -88,6 +89,14 @@ class Settings:
         Returned as written; the planner checks it and names the problem.
         """
         return raw("APPDB_REPLICAS")
+
+    @property
+    def DIRECT_URLS(self) -> Any:
+        """Direct URLs of aliases in ``DATABASES``, for migrations: ``{"default": "postgresql://..."}``.
+
+        Returned as written; the planner checks it and names the problem.
+        """
+        return raw("APPDB_DIRECT_URLS")
 
     def _seconds(self, name: str) -> float | None:
         value = raw(name)

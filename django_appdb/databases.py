@@ -33,6 +33,7 @@ from django_appdb.dburls import (
     mask_url,
     settings_to_url,
 )
+from django_appdb.directplan import DirectPlanning
 from django_appdb.discovery import CONNECTION_SETTINGS, Declaration, SourceKind, declare
 from django_appdb.exceptions import AppDatabaseConfigError
 from django_appdb.replicaplan import ReplicaPlanning
@@ -85,6 +86,8 @@ class Plan:
     replicas: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Aliases already in ``settings.DATABASES`` that become replicas: alias -> primary.
     mirrors: dict[str, str] = field(default_factory=dict)
+    #: Alias -> the settings of its direct connection (never added to ``DATABASES``).
+    direct: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         masked = {alias: mask_settings(settings_dict) for alias, settings_dict in self.new_databases.items()}
@@ -102,7 +105,7 @@ def _comparable(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
     return (identity(settings_dict), *(repr(settings_dict.get(key)) for key in keys))
 
 
-class _Planner(ReplicaPlanning):
+class _Planner(ReplicaPlanning, DirectPlanning):
     """Assign aliases app by app, remembering the databases already seen."""
 
     def __init__(self, databases: Mapping[str, Mapping[str, Any]]) -> None:
@@ -121,6 +124,8 @@ class _Planner(ReplicaPlanning):
         self.replicas: dict[str, tuple[str, ...]] = {}
         self.replica_owners: dict[str, str] = {}
         self.mirrors: dict[str, str] = {}
+        self.direct: dict[str, dict[str, Any]] = {}
+        self.direct_owners: dict[str, str] = {}
 
     def lookup(self, alias: str) -> Mapping[str, Any] | None:
         return self.databases.get(alias) or self.new.get(alias)
@@ -253,10 +258,13 @@ def plan(
     databases: Mapping[str, Mapping[str, Any]],
     environ: Mapping[str, str] | None = None,
     replicas: Mapping[Any, Any] | None = None,
+    direct_urls: Any = None,
 ) -> Plan:
-    """Choose an alias for every app, and add every declared replica. Raise ``AppDatabaseConfigError`` on bad input.
+    """Choose an alias for every app, and add every declared replica and direct URL.
 
-    ``replicas`` is ``settings.APPDB_REPLICAS``: replicas of aliases in ``databases``.
+    ``replicas`` is ``settings.APPDB_REPLICAS``: replicas of aliases in
+    ``databases``; ``direct_urls`` is ``settings.APPDB_DIRECT_URLS``. Raise
+    ``AppDatabaseConfigError`` on bad input.
     """
     planner = _Planner(databases)
     declarations = [declare(config, environ) for config in app_configs]
@@ -273,7 +281,12 @@ def plan(
         )
     for primary, entries in (replicas or {}).items():
         planner.add_setting_replicas(primary, entries)
-    return Plan(records, planner.new, planner.replicas, planner.mirrors)
+    if direct_urls is not None:
+        planner.add_setting_directs(direct_urls)
+    for declaration in declarations:
+        if declaration.direct_url:
+            planner.add_app_direct(declaration, records[declaration.label].alias)
+    return Plan(records, planner.new, planner.replicas, planner.mirrors, planner.direct)
 
 
 def merge(

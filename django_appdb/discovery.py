@@ -37,6 +37,7 @@ from django_appdb.exceptions import AppDatabaseConfigError
 
 ENV_SUFFIX = "_DATABASE_URL"
 REPLICA_ENV_SUFFIX = "_DATABASE_REPLICA_URLS"
+DIRECT_ENV_SUFFIX = "_DATABASE_DIRECT_URL"
 MODULE_NAME = "database"
 
 SourceKind = Literal["env", "module", "default"]
@@ -59,6 +60,7 @@ MODULE_SETTINGS: dict[str, tuple[type, ...]] = {
     "DATABASE_OPTIONS": (dict,),
     "DATABASE_TEST": (dict,),
     "DATABASE_REPLICA_URLS": (list, tuple),
+    "DATABASE_DIRECT_URL": (str,),
     **CONNECTION_SETTINGS,
     "SQLALCHEMY_ENGINE_OPTIONS": (dict,),
 }
@@ -83,6 +85,11 @@ def replica_env_var_name(app_label: str) -> str:
     return f"{app_label.upper()}{REPLICA_ENV_SUFFIX}"
 
 
+def direct_env_var_name(app_label: str) -> str:
+    """Return the environment variable that gives ``app_label``'s direct URL (migrations, bypassing a pooler)."""
+    return f"{app_label.upper()}{DIRECT_ENV_SUFFIX}"
+
+
 @dataclass(frozen=True)
 class Declaration:
     """What one app declares about its database, before aliases are chosen."""
@@ -99,13 +106,17 @@ class Declaration:
     replica_where: str = ""
     #: Overrides :attr:`where` (a replica's URL is reported where it was declared).
     described: str = ""
+    #: The URL migrations and database creation use instead of :attr:`url` (bypassing a pooler), and where.
+    direct_url: str | None = None
+    direct_where: str = ""
 
     def __repr__(self) -> str:
         url = None if self.url is None else mask_url(self.url)
         replicas = [mask_url(replica) for replica in self.replica_urls]
+        direct = None if self.direct_url is None else mask_url(self.direct_url)
         return (
             f"<Declaration {self.label!r} {self.where} url={url!r} alias={self.alias!r} "
-            f"options={sorted(self.options)!r} replicas={replicas!r}>"
+            f"options={sorted(self.options)!r} replicas={replicas!r} direct={direct!r}>"
         )
 
     @property
@@ -254,6 +265,14 @@ def _read_module(app_config: AppConfig, module: ModuleType) -> dict[str, Any]:
                     f"DATABASE_REPLICA_URLS must be a list of database URLs; item {position} is {shown}.",
                     "List one URL per replica, or remove the setting.",
                 )
+    direct = values.get("DATABASE_DIRECT_URL")
+    if direct is not None and not direct.strip():
+        raise AppDatabaseConfigError(
+            app_config.label,
+            where,
+            "DATABASE_DIRECT_URL is empty.",
+            "Set it to the database server's own URL (not the pooler's), or remove it.",
+        )
     max_age = values.get("CONN_MAX_AGE")
     if max_age is not None and max_age < 0:
         raise AppDatabaseConfigError(app_config.label, where, "CONN_MAX_AGE must be >= 0, or None for unlimited.")
@@ -284,6 +303,20 @@ def _replicas(
     return {}
 
 
+def _direct(
+    label: str, values: Mapping[str, Any], module: ModuleType | None, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """Return the direct URL an app declares, and where: the environment variable wins over ``database.py``."""
+    var = direct_env_var_name(label)
+    env_value = environ.get(var, "").strip()
+    if env_value:
+        return {"direct_url": env_value, "direct_where": f"environment variable {var}"}
+    declared = values.get("DATABASE_DIRECT_URL")
+    if declared and module is not None:
+        return {"direct_url": declared.strip(), "direct_where": f"module {module.__name__} (DATABASE_DIRECT_URL)"}
+    return {}
+
+
 def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> Declaration:
     """Return what ``app_config`` declares about its database.
 
@@ -297,10 +330,10 @@ def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> 
     options = {
         key: value
         for key, value in values.items()
-        if key not in ("DATABASE_URL", "DATABASE_ALIAS", "DATABASE_REPLICA_URLS")
+        if key not in ("DATABASE_URL", "DATABASE_ALIAS", "DATABASE_REPLICA_URLS", "DATABASE_DIRECT_URL")
     }
     module_path = module.__name__ if module is not None else None
-    replicas = _replicas(label, values, module, environ)
+    replicas = {**_replicas(label, values, module, environ), **_direct(label, values, module, environ)}
 
     var = env_var_name(label)
     env_value = environ.get(var, "").strip()

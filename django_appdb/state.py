@@ -8,6 +8,7 @@ SQLAlchemy bridge and the commands read it. Nothing here connects.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 
 from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS
@@ -21,6 +22,7 @@ __all__ = [
     "app_databases",
     "configure",
     "databases_by_alias",
+    "direct_settings",
     "get_app_database",
     "resolve_alias",
     "selected_records",
@@ -47,14 +49,19 @@ class _State:
         #: Primary alias -> its read replicas' aliases; replica alias -> its primary.
         self.replicas: dict[str, tuple[str, ...]] = {}
         self.primaries: dict[str, str] = {}
+        #: Alias -> its direct connection's settings (``direct_settings`` completes them).
+        self.direct: dict[str, dict[str, Any]] = {}
 
     def load(
         self,
         records: Mapping[str, AppDatabase],
         models: Iterable[type[Model]] = (),
         replicas: Mapping[str, tuple[str, ...]] | None = None,
+        direct: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         self.records = dict(records)
+        self.direct.clear()
+        self.direct.update(direct or {})
         self.replicas.clear()
         self.replicas.update(replicas or {})
         self.primaries.clear()
@@ -138,9 +145,36 @@ def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
         for label, record in result.records.items()
     }
     models = [model for config in app_configs for model in config.get_models(include_auto_created=True)]
-    state.load(records, models, result.replicas)
+    state.load(records, models, result.replicas, result.direct)
     state.added = frozenset(result.new_databases)
     return records
+
+
+def direct_settings(alias: str) -> dict[str, Any] | None:
+    """Return the ``DATABASES`` entry of ``alias``'s direct connection, or None when it declares none.
+
+    The direct URL (``<APP_LABEL>_DATABASE_DIRECT_URL``, ``DATABASE_DIRECT_URL``
+    in ``database.py``, ``settings.APPDB_DIRECT_URLS``) reaches the alias's
+    database without its connection pooler. The entry is complete (Django's
+    defaults applied), a fresh copy, and names the database the alias names
+    now: its test database during a test run. It holds the password.
+    """
+    declared = state.direct.get(alias)
+    if declared is None:
+        return None
+    from django.db import connections
+    from django.db.utils import ConnectionHandler
+
+    settings_dict = {**declared, "OPTIONS": dict(declared.get("OPTIONS") or {})}
+    settings_dict["TEST"] = dict(declared.get("TEST") or {})
+    if alias in connections.settings:
+        live = connections.settings[alias]
+        settings_dict["NAME"] = live.get("NAME")
+        settings_dict["TEST"] = dict(live.get("TEST") or settings_dict["TEST"])
+    # Django's defaults, as for every DATABASES entry (it insists on a 'default' key).
+    entries = {DEFAULT_DB_ALIAS: settings_dict}
+    ConnectionHandler().configure_settings(entries)
+    return entries[DEFAULT_DB_ALIAS]
 
 
 def app_databases() -> dict[str, AppDatabase]:

@@ -16,6 +16,8 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import load_backend
 
+from django_appdb.state import direct_settings
+
 __all__ = ["standalone_connection"]
 
 
@@ -38,14 +40,18 @@ def _with_connect_timeout(vendor: str, options: dict[str, Any], seconds: float) 
 
 
 @contextmanager
-def standalone_connection(alias: str, *, connect_timeout: float | None = None) -> Iterator[BaseDatabaseWrapper]:
+def standalone_connection(
+    alias: str, *, connect_timeout: float | None = None, direct: bool = False
+) -> Iterator[BaseDatabaseWrapper]:
     """Yield a new, unshared ``DatabaseWrapper`` for ``alias``; close it on exit.
 
     It opens its connection lazily, on first use, in the thread that uses it.
     ``connect_timeout`` (seconds) bounds connecting on PostgreSQL and MySQL.
-    A connection pool configured in ``OPTIONS`` is not used.
+    A connection pool configured in ``OPTIONS`` is not used. With ``direct``,
+    it uses the alias's direct connection when one is declared
+    (:func:`~django_appdb.state.direct_settings`).
     """
-    source = connections.settings[alias]
+    source = (direct and direct_settings(alias)) or connections.settings[alias]
     # Shallow copies: OPTIONS may hold objects (an SSL context) that cannot
     # be deep-copied, and only the top-level keys are changed here.
     settings_dict = {**source, "CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": False}

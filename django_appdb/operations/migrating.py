@@ -5,11 +5,16 @@ stops there: the databases migrated before it stay migrated (migrations on two
 databases cannot share a transaction), and the ones after it are not touched.
 Running again after fixing the cause picks up where it stopped, since
 ``migrate`` skips what is already applied.
+
+Each database is migrated over its direct connection when it declares one
+(:mod:`django_appdb.direct`), holding its migration lock
+(:mod:`django_appdb.operations.locking`) for the whole of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
@@ -18,7 +23,9 @@ from django.db import connections
 
 from django_appdb.backends import describe_error
 from django_appdb.dburls import mask_text
+from django_appdb.direct import direct_connection
 from django_appdb.operations.connections import standalone_connection
+from django_appdb.operations.locking import DEFAULT_LOCK_TIMEOUT, LockResult, LockWait, migration_lock
 from django_appdb.state import databases_by_alias
 
 Outcome = Literal["migrated", "planned", "up-to-date", "unapplied"]
@@ -39,6 +46,10 @@ class MigrationResult:
     alias: str
     labels: tuple[str, ...]
     outcome: Outcome
+    #: Seconds spent waiting for another process's migration lock.
+    waited: float = 0.0
+    #: Whether it ran over the alias's direct connection.
+    direct: bool = False
 
 
 @dataclass
@@ -53,6 +64,8 @@ class MigrationOptions:
     fake_initial: bool = False
     interactive: bool = True
     verbosity: int = 1
+    #: Seconds to wait for another process's migration lock (0: do not wait).
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -103,6 +116,7 @@ def migrate_databases(
     stderr: TextIO | None = None,
     on_database: Callable[[DatabaseMigration], None] | None = None,
     on_result: Callable[[MigrationResult], None] | None = None,
+    on_lock_wait: Callable[[LockWait], None] | None = None,
 ) -> list[MigrationResult]:
     """Run ``migrate`` on each database of :func:`migration_targets`, in order.
 
@@ -114,7 +128,10 @@ def migrate_databases(
     Every database is connected to first: one that cannot be reached raises
     :class:`UnreachableDatabaseError` before any is migrated (Django's own
     checks connect to some backends only, so they cannot be relied on for
-    this). Raise :class:`DatabaseMigrationError` when a database fails.
+    this). Raise :class:`DatabaseMigrationError` when a database fails,
+    or when its migration lock cannot be taken within ``options.lock_timeout``
+    (``on_lock_wait`` is called when another process holds it). ``--plan``
+    and ``--check`` change nothing, and take no lock.
     """
     targets = migration_targets(options.app_label)
     unreachable = first_unreachable([target.alias for target in targets])
@@ -125,21 +142,28 @@ def migrate_databases(
     for index, target in enumerate(targets):
         if on_database is not None:
             on_database(target)
+        changes = not (options.plan or options.check)
+        lock = LockResult(target.alias, "none")
+        direct = False
         try:
-            call_command(
-                "migrate",
-                *positional,
-                database=target.alias,
-                plan=options.plan,
-                check_unapplied=options.check,
-                fake=options.fake,
-                fake_initial=options.fake_initial,
-                interactive=options.interactive,
-                verbosity=options.verbosity,
-                stdout=stdout,
-                stderr=stderr,
-                **options.extra,
-            )
+            with ExitStack() as stack:
+                if changes:
+                    lock = stack.enter_context(migration_lock(target.alias, options.lock_timeout, on_lock_wait))
+                direct = stack.enter_context(direct_connection(target.alias)) is not None
+                call_command(
+                    "migrate",
+                    *positional,
+                    database=target.alias,
+                    plan=options.plan,
+                    check_unapplied=options.check,
+                    fake=options.fake,
+                    fake_initial=options.fake_initial,
+                    interactive=options.interactive,
+                    verbosity=options.verbosity,
+                    stdout=stdout,
+                    stderr=stderr,
+                    **options.extra,
+                )
         except SystemExit as exc:
             # ``migrate --check`` exits with 1 when migrations are unapplied.
             if not (options.check and exc.code not in (0, None)):
@@ -156,7 +180,7 @@ def migrate_databases(
             ) from exc
         else:
             outcome = "planned" if options.plan else "up-to-date" if options.check else "migrated"
-        result = MigrationResult(target.alias, target.labels, outcome)
+        result = MigrationResult(target.alias, target.labels, outcome, lock.waited, direct)
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -171,7 +195,7 @@ def first_unreachable(aliases: Iterable[str], timeout: float = 5.0) -> tuple[str
     """
     for alias in aliases:
         try:
-            with standalone_connection(alias, connect_timeout=timeout) as wrapper:
+            with standalone_connection(alias, connect_timeout=timeout, direct=True) as wrapper:
                 wrapper.ensure_connection()
         except Exception as exc:
             return alias, describe_error(exc, connections.settings[alias])

@@ -382,8 +382,11 @@ def _guarded_create_test_db(original: Callable[..., Any]) -> Callable[..., Any]:
         _created[:] = [entry for entry in _created if entry[0].connection.settings_dict["NAME"] == entry[2]]
         preflight(self, run_checks=not _created)
         old_name = self.connection.settings_dict["NAME"]
+        from django_appdb.direct import on_direct_creation
+
         try:
-            test_name = original(self, *args, **kwargs)
+            # Created and migrated over the direct connection; the tests then use the usual one.
+            test_name = on_direct_creation(self, lambda creation: original(creation, *args, **kwargs))
         except BaseException:
             if not keepdb:
                 _drop_created(self, old_name)
@@ -418,9 +421,22 @@ def _guarded_destroy_test_db(original: Callable[..., Any]) -> Callable[..., Any]
                 f"{self.connection.alias!r}: it is the real database of alias {real!r} (were the test databases "
                 "torn down twice?). Nothing was dropped."
             )
-        return original(self, old_database_name, verbosity, keepdb, suffix)
+        from django_appdb.direct import on_direct_creation
+
+        return on_direct_creation(
+            self, lambda creation: original(creation, old_database_name, verbosity, keepdb, suffix)
+        )
 
     return _marked(destroy_test_db, original)
+
+
+def _direct_clone_test_db(original: Callable[..., Any]) -> Callable[..., Any]:
+    def clone_test_db(self: BaseDatabaseCreation, *args: Any, **kwargs: Any) -> Any:
+        from django_appdb.direct import on_direct_creation
+
+        return on_direct_creation(self, lambda creation: original(creation, *args, **kwargs))
+
+    return _marked(clone_test_db, original)
 
 
 def install() -> None:
@@ -433,6 +449,7 @@ def install() -> None:
 
     _wrap_once("create_test_db", _guarded_create_test_db)
     _wrap_once("destroy_test_db", _guarded_destroy_test_db)
+    _wrap_once("clone_test_db", _direct_clone_test_db)
     # django.test costs a tenth of a second to import: widen its default
     # only once a test runner has imported it.
     wrapt.register_post_import_hook(_widen_test_cases, "django.test.testcases")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from argparse import ArgumentParser
+from argparse import ArgumentParser, ArgumentTypeError
 from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from django_appdb.backends import describe_error
+from django_appdb.operations.locking import DEFAULT_LOCK_TIMEOUT, LockWait
 from django_appdb.operations.migrating import (
     DatabaseMigration,
     DatabaseMigrationError,
@@ -21,6 +22,16 @@ from django_appdb.operations.migrating import (
 )
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ArgumentTypeError(f"must be a number of seconds, 0 or more (got {value!r})")
+    return seconds
+
+
 def _databases(count: int) -> str:
     return "1 database" if count == 1 else f"{count} databases"
 
@@ -29,7 +40,8 @@ class Command(BaseCommand):
     help = (
         "Run migrate on every database the apps use, default first, each app's migrations on its own "
         "database only. Stops at the first database that fails; the databases migrated before it stay "
-        "migrated, and running the command again resumes."
+        "migrated, and running the command again resumes. Each database is migrated over its direct URL "
+        "when it has one, holding a lock that makes another appdb_migrate of it wait."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -58,6 +70,14 @@ class Command(BaseCommand):
             action="store_true",
             dest="check_unapplied",
             help="Apply nothing; exit with status 1, naming the databases with unapplied migrations.",
+        )
+        parser.add_argument(
+            "--lock-timeout",
+            type=_seconds,
+            default=DEFAULT_LOCK_TIMEOUT,
+            metavar="SECONDS",
+            help="How long to wait for another process migrating the same database before failing "
+            f"(default {DEFAULT_LOCK_TIMEOUT:g}; 0: do not wait).",
         )
 
     def get_check_kwargs(self, options: Any) -> Any:
@@ -93,6 +113,7 @@ class Command(BaseCommand):
             fake_initial=options["fake_initial"],
             interactive=options["interactive"],
             verbosity=verbosity,
+            lock_timeout=options["lock_timeout"],
             extra={"no_color": options["no_color"], "force_color": options["force_color"]},
         )
 
@@ -102,7 +123,17 @@ class Command(BaseCommand):
                     f"Database {target.alias!r} (apps: {', '.join(target.labels)})", self.style.MIGRATE_HEADING
                 )
 
+        def waiting(wait: LockWait) -> None:
+            if verbosity >= 1:
+                held = f" (held by {wait.holder})" if wait.holder else ""
+                self.stdout.write(
+                    f"  Another process is migrating database {wait.alias!r}{held}: waiting up to "
+                    f"{options['lock_timeout']:g} s for its migration lock."
+                )
+
         def report(result: MigrationResult) -> None:
+            if verbosity >= 1 and result.waited:
+                self.stdout.write(f"  Waited {result.waited:.1f} s for the migration lock of {result.alias!r}.")
             if verbosity >= 1 and check:
                 if result.outcome == "unapplied":
                     self.stdout.write("  Unapplied migrations.", self.style.ERROR)
@@ -115,7 +146,12 @@ class Command(BaseCommand):
         errors = cast(TextIO, getattr(self.stderr, "_out", self.stderr))
         try:
             results = migrate_databases(
-                migration_options, stdout=stream, stderr=errors, on_database=announce, on_result=report
+                migration_options,
+                stdout=stream,
+                stderr=errors,
+                on_database=announce,
+                on_result=report,
+                on_lock_wait=waiting,
             )
         except LookupError as exc:
             raise CommandError(exc.args[0]) from None
