@@ -65,14 +65,35 @@ def direct_connection(alias: str) -> Iterator[BaseDatabaseWrapper | None]:
             connections[alias] = previous
 
 
-def on_direct_creation(creation: BaseDatabaseCreation, work: Callable[[BaseDatabaseCreation], T]) -> T:
+def _end_pooled_sessions(creation: BaseDatabaseCreation, name: str) -> None:
+    """End the other sessions on the test database ``name``: a pooler keeps its server connections open.
+
+    PostgreSQL refuses to drop (or copy) a database others are connected to,
+    and PgBouncer holds idle server connections to the test database long
+    after the tests closed theirs.
+    """
+    if creation.connection.vendor != "postgresql" or not name:
+        return
+    with creation._nodb_cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+
+
+def on_direct_creation(
+    creation: BaseDatabaseCreation, work: Callable[[BaseDatabaseCreation], T], *, ending: str | None = None
+) -> T:
     """Run ``work`` (a test database set-up or tear-down step) over the direct connection of ``creation``'s alias.
 
     ``work`` gets the direct wrapper's ``creation`` (itself when the alias has
     no direct URL), with ``connections[alias]`` the direct wrapper meanwhile,
     so ``migrate`` uses it too. The test database name Django gives the direct
     settings, and the serialized contents, pass to the alias's usual
-    connection, over which the tests then run.
+    connection, over which the tests then run. ``ending`` names a test
+    database about to be dropped or copied: its other sessions (the pooler's)
+    are ended first, over the direct connection.
     """
     connection = creation.connection
     settings_dict = state.direct_settings(connection.alias)
@@ -86,6 +107,8 @@ def on_direct_creation(creation: BaseDatabaseCreation, work: Callable[[BaseDatab
     previous = connections[connection.alias]
     connections[connection.alias] = wrapper
     try:
+        if ending is not None:
+            _end_pooled_sessions(wrapper.creation, ending)
         return work(wrapper.creation)
     finally:
         try:

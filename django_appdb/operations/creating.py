@@ -80,7 +80,11 @@ def _duplicate(exc: BaseException) -> bool:
 def _create_server_database(
     alias: str, name: str, dry_run: bool, timeout: float, exists_sql: str, create_sql: str
 ) -> _Outcome:
-    with standalone_connection(alias, connect_timeout=timeout) as wrapper, wrapper._nodb_cursor() as cursor:
+    # Over the direct connection when the alias declares one: a pooler may not let CREATE DATABASE through.
+    with (
+        standalone_connection(alias, connect_timeout=timeout, direct=True) as wrapper,
+        wrapper._nodb_cursor() as cursor,
+    ):
         cursor.execute(exists_sql, [name])
         if cursor.fetchone() is not None:
             return _Outcome("exists", f"database {name!r} already exists")

@@ -386,7 +386,9 @@ def _guarded_create_test_db(original: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             # Created and migrated over the direct connection; the tests then use the usual one.
-            test_name = on_direct_creation(self, lambda creation: original(creation, *args, **kwargs))
+            # Django drops a test database left behind (unless keepdb).
+            leftover = None if keepdb else str(self._get_test_db_name())  # type: ignore[attr-defined]
+            test_name = on_direct_creation(self, lambda creation: original(creation, *args, **kwargs), ending=leftover)
         except BaseException:
             if not keepdb:
                 _drop_created(self, old_name)
@@ -424,7 +426,9 @@ def _guarded_destroy_test_db(original: Callable[..., Any]) -> Callable[..., Any]
         from django_appdb.direct import on_direct_creation
 
         return on_direct_creation(
-            self, lambda creation: original(creation, old_database_name, verbosity, keepdb, suffix)
+            self,
+            lambda creation: original(creation, old_database_name, verbosity, keepdb, suffix),
+            ending=None if keepdb else str(name),
         )
 
     return _marked(destroy_test_db, original)
@@ -434,7 +438,9 @@ def _direct_clone_test_db(original: Callable[..., Any]) -> Callable[..., Any]:
     def clone_test_db(self: BaseDatabaseCreation, *args: Any, **kwargs: Any) -> Any:
         from django_appdb.direct import on_direct_creation
 
-        return on_direct_creation(self, lambda creation: original(creation, *args, **kwargs))
+        # A database copied as a template may have no other session.
+        source = str(self.connection.settings_dict["NAME"])
+        return on_direct_creation(self, lambda creation: original(creation, *args, **kwargs), ending=source)
 
     return _marked(clone_test_db, original)
 

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LockappConfig(AppConfig):
+    name = "tests.lockproject.lockapp"
+    label = "lockapp"
