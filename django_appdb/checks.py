@@ -102,7 +102,9 @@ def check_configuration(app_configs: Sequence[AppConfig] | None = None, **kwargs
         databases[record.alias] = {**databases[record.alias], **{key: parsed.get(key) for key in _NAMING_KEYS}}
     messages: list[CheckMessage] = []
     try:
-        plan(apps.get_app_configs(), databases)
+        direct_urls = conf.DIRECT_URLS
+        # A direct-URL setting of the wrong type is E009's.
+        plan(apps.get_app_configs(), databases, direct_urls=direct_urls if isinstance(direct_urls, dict) else None)
     except AppDatabaseConfigError as exc:
         messages.append(
             Error(f"app '{exc.app_label}' ({exc.source}): {exc.problem}", hint=exc.fix or None, id="django_appdb.E001")

@@ -100,7 +100,9 @@ class DirectPlanning:
                 "Remove the direct URL.",
             )
         name, primary_name = settings_dict.get("NAME"), primary.get("NAME")
-        if name != primary_name:
+        # Under the test runner an alias of settings.DATABASES names its test database.
+        test_name = (primary.get("TEST") or {}).get("NAME") or f"test_{name}"
+        if primary_name not in (name, test_name):
             # The migration lock and the test database are named after it.
             raise AppDatabaseConfigError(
                 label,

@@ -188,3 +188,20 @@ def test_direct_settings_is_a_complete_fresh_entry_naming_the_alias_database_now
     entry["OPTIONS"]["x"] = 1
     assert "x" not in (direct_settings(alias) or {})["OPTIONS"]
     assert declared == {"ENGINE": "django.db.backends.postgresql", "NAME": "orders", "HOST": "db.internal", "PORT": 5432}
+
+
+def test_an_alias_naming_its_test_database_keeps_its_direct_url(make_app, databases):
+    # Under the test runner, settings.DATABASES names the test database; the direct URL names the real one.
+    databases["reporting"]["NAME"] = "test_reports_own"
+    url = "postgresql://rep@db.internal:5432/reports"
+    result = plan([make_app("orders")], databases, environ={}, direct_urls={"reporting": url})
+    assert result.direct["reporting"]["HOST"] == "db.internal"
+
+
+def test_e001_reports_a_direct_url_made_invalid_after_start_up():
+    from django_appdb.checks import check_configuration
+
+    with override_settings(APPDB_DIRECT_URLS={"default": f"postgresql://u:{MARK}@db.internal/x"}):
+        messages = [m for m in check_configuration() if m.id == "django_appdb.E001"]
+    assert messages and "settings.APPDB_DIRECT_URLS['default']" in messages[0].msg
+    assert MARK not in messages[0].msg
