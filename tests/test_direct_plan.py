@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,11 @@ from django.test import override_settings
 
 from django_appdb.checks import check_settings
 from django_appdb.databases import plan
-from django_appdb.exceptions import AppDatabaseConfigError
 from django_appdb.state import direct_settings, state
 
-MARK = "Zt7QwDr"
+# refused() checks that no password (marked with MARK) shows in the error, its repr or traceback.
+from .test_replica_plan import MARK, refused
+
 POOLED = f"postgresql://app:{MARK}pw@pgbouncer.internal:6432/orders"
 DIRECT = f"postgresql://app:{MARK}pw@db.internal:5432/orders"
 VAR = "ORDERS_DATABASE_DIRECT_URL"
@@ -23,28 +23,13 @@ VAR = "ORDERS_DATABASE_DIRECT_URL"
 
 @pytest.fixture
 def databases(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """Return ``DATABASES``: default on SQLite, ``reporting`` through a pooler, with a test database name of its own."""
+    reporting = {"ENGINE": "django.db.backends.postgresql", "NAME": "reports", "HOST": "pgbouncer.internal"}
+    reporting.update(PORT="6432", USER="rep", PASSWORD=f"{MARK}rep", TEST={"NAME": "test_reports_own"})
     return {
         "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "default.db")},
-        "reporting": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": "reports",
-            "HOST": "pgbouncer.internal",
-            "PORT": "6432",
-            "USER": "rep",
-            "PASSWORD": f"{MARK}rep",
-            "TEST": {"NAME": "test_reports_own"},
-        },
+        "reporting": reporting,
     }
-
-
-def refused(function: Any, *args: Any, **kwargs: Any) -> AppDatabaseConfigError:
-    """Return the error ``function`` raises, checking that no password shows in its message, repr or traceback."""
-    with pytest.raises(AppDatabaseConfigError) as caught:
-        function(*args, **kwargs)
-    error = caught.value
-    shown = str(error) + repr(error) + "".join(traceback.format_exception(error))
-    assert MARK not in shown, shown
-    return error
 
 
 def orders_plan(make_app: Any, databases: dict[str, Any], direct: str = DIRECT, **more: Any) -> Any:
@@ -187,7 +172,12 @@ def test_direct_settings_is_a_complete_fresh_entry_naming_the_alias_database_now
     assert {"ATOMIC_REQUESTS", "AUTOCOMMIT", "OPTIONS", "TIME_ZONE", "USER", "PASSWORD"} <= set(entry)
     entry["OPTIONS"]["x"] = 1
     assert "x" not in (direct_settings(alias) or {})["OPTIONS"]
-    assert declared == {"ENGINE": "django.db.backends.postgresql", "NAME": "orders", "HOST": "db.internal", "PORT": 5432}
+    assert declared == {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "orders",
+        "HOST": "db.internal",
+        "PORT": 5432,
+    }
 
 
 def test_an_alias_naming_its_test_database_keeps_its_direct_url(make_app, databases):

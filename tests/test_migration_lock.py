@@ -273,3 +273,37 @@ def test_an_in_memory_sqlite_database_takes_no_lock(monkeypatch):
 def test_lock_timeout_must_be_seconds(value):
     with pytest.raises(CommandError, match="--lock-timeout: must be a number of seconds, 0 or more"):
         call_command("appdb_migrate", "--lock-timeout", value, skip_checks=True)
+
+
+def test_a_postgresql_alias_behind_a_transaction_pooler_needs_a_direct_url(monkeypatch):
+    from django_appdb import state as state_module
+
+    monkeypatch.setitem(connections.settings, "pooled", {"ENGINE": "django.db.backends.postgresql", "NAME": "x"})
+    monkeypatch.setattr(state_module, "pooler_of", lambda alias: "pgbouncer-transaction", raising=False)
+    with pytest.raises(MigrationLockError, match="behind PgBouncer in transaction mode") as caught:
+        with migration_lock("pooled"):
+            pytest.fail("locked through the pooler")
+    assert "DATABASE_DIRECT_URL" in str(caught.value)
+
+
+def test_the_direct_connection_is_seen_in_this_thread_only_and_for_the_block(monkeypatch, tmp_path):
+    import threading
+
+    from django_appdb.direct import direct_connection
+    from django_appdb.state import state
+
+    usual = connections["inventory"]
+    monkeypatch.setitem(state.direct, "inventory", {**connections.settings["inventory"], "OPTIONS": {"timeout": 7}})
+    seen = {}
+    with direct_connection("inventory") as wrapper:
+        assert wrapper is not None and connections["inventory"] is wrapper
+        assert wrapper.settings_dict["OPTIONS"] == {"timeout": 7}
+        assert wrapper.settings_dict["NAME"] == connections.settings["inventory"]["NAME"]
+        thread = threading.Thread(target=lambda: seen.update(options=connections["inventory"].settings_dict["OPTIONS"]))
+        thread.start()
+        thread.join()
+    assert connections["inventory"] is usual
+    assert seen["options"] != {"timeout": 7}
+    assert wrapper.connection is None
+    with direct_connection("orders") as none:
+        assert none is None
