@@ -43,6 +43,7 @@ from django_appdb.state import direct_settings
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
+    "LockResult",
     "LockWait",
     "MigrationLockError",
     "advisory_key",
