@@ -333,10 +333,12 @@ def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> 
         if key not in ("DATABASE_URL", "DATABASE_ALIAS", "DATABASE_REPLICA_URLS", "DATABASE_DIRECT_URL")
     }
     module_path = module.__name__ if module is not None else None
-    replicas = {**_replicas(label, values, module, environ), **_direct(label, values, module, environ)}
-
     var = env_var_name(label)
     env_value = environ.get(var, "").strip()
+    # The variable says where the database is: a direct URL written for the module's database goes too.
+    direct_values = {} if env_value else values
+    replicas = {**_replicas(label, values, module, environ), **_direct(label, direct_values, module, environ)}
+
     if env_value:
         # The variable says where the database is; the module still says how
         # Django uses it. Driver OPTIONS written for the module's database

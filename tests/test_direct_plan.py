@@ -195,3 +195,12 @@ def test_e001_reports_a_direct_url_made_invalid_after_start_up():
         messages = [m for m in check_configuration() if m.id == "django_appdb.E001"]
     assert messages and "settings.APPDB_DIRECT_URLS['default']" in messages[0].msg
     assert MARK not in messages[0].msg
+
+
+def test_the_url_variable_drops_the_direct_url_written_for_the_modules_database(make_app, databases):
+    # ORDERS_DATABASE_URL moves the database: a direct URL of the old one would migrate the wrong server.
+    app = make_app("orders", f'DATABASE_URL = "{POOLED}"\nDATABASE_DIRECT_URL = "{DIRECT}"\n')
+    moved = "postgresql://app@pgbouncer.elsewhere:6432/orders"
+    assert plan([app], databases, environ={"ORDERS_DATABASE_URL": moved}).direct == {}
+    environ = {"ORDERS_DATABASE_URL": moved, VAR: "postgresql://app@db.elsewhere/orders"}
+    assert plan([app], databases, environ=environ).direct["orders"]["HOST"] == "db.elsewhere"

@@ -18,7 +18,7 @@ from django.db import connections
 from django_appdb.backends import describe_error, vendor_of
 from django_appdb.dburls import sqlite_path
 from django_appdb.operations.connections import standalone_connection
-from django_appdb.state import databases_by_alias
+from django_appdb.state import databases_by_alias, direct_settings
 
 DEFAULT_TIMEOUT = 10.0
 # PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes).
@@ -174,6 +174,7 @@ def create_databases(
             try:
                 outcome = creator(alias, settings_dict, dry_run, timeout)
             except Exception as exc:
-                outcome = _Outcome("error", describe_error(exc, settings_dict))
+                # Masking the password of the connection that failed: the direct one, if declared.
+                outcome = _Outcome("error", describe_error(exc, direct_settings(alias) or settings_dict))
         results.append(CreationResult(alias, vendor, tuple(alias_labels), name, outcome.action, outcome.detail))
     return results

@@ -26,7 +26,7 @@ from django_appdb.dburls import mask_text
 from django_appdb.direct import direct_connection
 from django_appdb.operations.connections import standalone_connection
 from django_appdb.operations.locking import DEFAULT_LOCK_TIMEOUT, LockResult, LockWait, migration_lock
-from django_appdb.state import databases_by_alias
+from django_appdb.state import databases_by_alias, direct_settings
 
 Outcome = Literal["migrated", "planned", "up-to-date", "unapplied"]
 
@@ -198,5 +198,5 @@ def first_unreachable(aliases: Iterable[str], timeout: float = 5.0) -> tuple[str
             with standalone_connection(alias, connect_timeout=timeout, direct=True) as wrapper:
                 wrapper.ensure_connection()
         except Exception as exc:
-            return alias, describe_error(exc, connections.settings[alias])
+            return alias, describe_error(exc, direct_settings(alias) or connections.settings[alias])
     return None
