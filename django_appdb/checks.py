@@ -14,7 +14,7 @@ Ids, listed in docs/commands.md:
   is not a bool;
 * ``django_appdb.E005`` ``APPDB_SQLALCHEMY_ENGINE_OPTIONS`` is not a dict of
   keyword arguments (``connect_args`` a dict);
-* ``django_appdb.W005`` a ``<LABEL>_DATABASE_URL`` variable names no
+* ``django_appdb.W005`` a ``<LABEL>_DATABASE_URL`` (or ``_DATABASE_DIRECT_URL``) variable names no
   installed app (a typo moves nothing);
 * ``django_appdb.W006`` a ``database.py`` sets options but no URL or alias,
   so they apply to nothing;
@@ -52,7 +52,7 @@ from django_appdb.backends import describe_error
 from django_appdb.conf import BOOLEAN_SETTINGS, DEFAULTS, SECONDS_SETTINGS, conf, raw as raw_setting
 from django_appdb.databases import AppDatabase, plan
 from django_appdb.dburls import identity, mask_url, parse_url, settings_to_url
-from django_appdb.discovery import ENV_SUFFIX, declare, env_var_name
+from django_appdb.discovery import DIRECT_ENV_SUFFIX, ENV_SUFFIX, declare, direct_env_var_name, env_var_name
 from django_appdb.exceptions import AppDatabaseConfigError
 from django_appdb.routers import AppDatabaseRouter
 from django_appdb.state import app_databases, databases_by_alias, resolve_alias, state
@@ -541,29 +541,33 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 
 @register(TAG)
 def check_environment(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """Report ``<LABEL>_DATABASE_URL`` variables that name no installed app (W005)."""
+    """Report ``<LABEL>_DATABASE_URL`` and ``<LABEL>_DATABASE_DIRECT_URL`` variables naming no installed app (W005)."""
     labels = {config.label for config in apps.get_app_configs()}
-    known = {env_var_name(label): label for label in labels}
     messages: list[CheckMessage] = []
-    for name in sorted(os.environ):
-        if not name.endswith(ENV_SUFFIX) or name == ENV_SUFFIX.lstrip("_") or name in known:
-            continue
-        if not os.environ[name].strip():
-            continue
-        label = name[: -len(ENV_SUFFIX)].lower()
-        # Compare the labels alone: the common suffix would make every name look close.
-        close = difflib.get_close_matches(label, sorted(labels), n=1)
-        messages.append(
-            CheckWarning(
-                f"environment variable {name} is set, but no installed app has the label {label!r}, so it moves "
-                "nothing.",
-                hint=f"Did you mean {env_var_name(close[0])}?"
-                if close
-                else f"App database variables are <APP_LABEL>{ENV_SUFFIX}; the installed labels are: "
-                f"{', '.join(sorted(labels))}.",
-                id="django_appdb.W005",
+    for suffix, var_name, effect in (
+        (ENV_SUFFIX, env_var_name, "moves nothing"),
+        (DIRECT_ENV_SUFFIX, direct_env_var_name, "is used by no migration"),
+    ):
+        known = {var_name(label): label for label in labels}
+        for name in sorted(os.environ):
+            if not name.endswith(suffix) or name == suffix.lstrip("_") or name in known:
+                continue
+            if not os.environ[name].strip():
+                continue
+            label = name[: -len(suffix)].lower()
+            # Compare the labels alone: the common suffix would make every name look close.
+            close = difflib.get_close_matches(label, sorted(labels), n=1)
+            messages.append(
+                CheckWarning(
+                    f"environment variable {name} is set, but no installed app has the label {label!r}, so it "
+                    f"{effect}.",
+                    hint=f"Did you mean {var_name(close[0])}?"
+                    if close
+                    else f"App database variables are <APP_LABEL>{suffix}; the installed labels are: "
+                    f"{', '.join(sorted(labels))}.",
+                    id="django_appdb.W005",
+                )
             )
-        )
     return messages
 
 

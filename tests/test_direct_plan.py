@@ -204,3 +204,14 @@ def test_the_url_variable_drops_the_direct_url_written_for_the_modules_database(
     assert plan([app], databases, environ={"ORDERS_DATABASE_URL": moved}).direct == {}
     environ = {"ORDERS_DATABASE_URL": moved, VAR: "postgresql://app@db.elsewhere/orders"}
     assert plan([app], databases, environ=environ).direct["orders"]["HOST"] == "db.elsewhere"
+
+
+def test_w005_reports_a_direct_url_variable_naming_no_app(monkeypatch):
+    from django_appdb.checks import check_environment
+
+    monkeypatch.setenv("ORDRS_DATABASE_DIRECT_URL", "postgresql://db.internal/orders")
+    monkeypatch.setenv("ORDERS_DATABASE_DIRECT_URL", "postgresql://db.internal/orders")
+    (message,) = [m for m in check_environment() if m.id == "django_appdb.W005"]
+    assert "ORDRS_DATABASE_DIRECT_URL is set, but no installed app has the label 'ordrs'" in message.msg
+    assert "is used by no migration" in message.msg
+    assert message.hint == "Did you mean ORDERS_DATABASE_DIRECT_URL?"
