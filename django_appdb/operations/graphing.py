@@ -28,7 +28,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django_appdb import state as state_module
 from django_appdb.backends import vendor_of
 from django_appdb.conf import conf
-from django_appdb.dburls import is_file_engine, mask_text, sqlite_path
+from django_appdb.dburls import builtin_vendor, is_file_engine, mask_text, sqlite_path
 from django_appdb.operations.listing import list_app_databases
 from django_appdb.relations import crossing_relations
 from django_appdb.state import state
@@ -198,7 +198,8 @@ def project_graph(base: Path | None = None) -> Graph:
             pooler_node = builder.pooler(pooler, vendor, settings_dict)
             builder.link(database, pooler_node, "on")
             if direct is not None:
-                server = builder.server(vendor, direct)
+                engine = str(direct.get("ENGINE") or "")
+                server = builder.server(builtin_vendor(engine) or engine.rsplit(".", 1)[-1] or vendor, direct)
                 builder.link(pooler_node, server, "pools")
                 builder.link(database, server, "direct", "direct (migrations)")
         primary = state.primaries.get(alias)
