@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -348,3 +349,41 @@ def test_the_pictures_in_the_deployment_page_are_the_commands_output(heading: st
         check=True,
     )
     assert block == result.stdout, f"run `{command}` in testproject/ and paste its output into docs/deployment.md"
+
+
+MERMAID_DIR = os.environ.get("APPDB_TEST_MERMAID_DIR", "").strip()
+
+
+@pytest.mark.skipif(not MERMAID_DIR, reason="APPDB_TEST_MERMAID_DIR is not set (npm ci --prefix tests/mermaid)")
+def test_mermaid_itself_parses_the_output(monkeypatch):
+    """Mermaid's own parser (tests/mermaid, run by node) accepts the test project, red edges and odd names."""
+    script = Path(MERMAID_DIR) / "parse.mjs"
+    if not script.is_file():
+        pytest.fail(f"APPDB_TEST_MERMAID_DIR is set, but {script} does not exist")
+    plain = to_mermaid(project_graph())
+    monkeypatch.setitem(state.aliases, "contenttypes", "orders")
+    monkeypatch.setitem(state.routes, "contenttypes", "orders")
+    crossing = to_mermaid(project_graph())
+    assert "linkStyle" in crossing
+    nodes = tuple(Node(node_id(kind, name), kind, (name, name)) for name in ODD for kind in _ALL_KINDS)
+    edges = tuple(Edge(nodes[i].id, nodes[i + 1].id, kind, ODD[i % len(ODD)]) for i, kind in enumerate(_EDGE_KINDS))
+    odd = to_mermaid(Graph(nodes, edges))
+    for text in (plain, crossing, odd):
+        result = subprocess.run(
+            ["node", str(script)], input=text, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert result.returncode == 0, f"{result.stdout}{result.stderr}\n{text}"
+        assert result.stdout.strip() == "flowchart-v2"
+    broken = subprocess.run(
+        ["node", str(script)],
+        input='flowchart LR\n    a["x" --> b\n',
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert broken.returncode == 1 and "Parse error" in broken.stdout
+
+
+_ALL_KINDS = ("app", "database", "replica", "server", "pooler")
+_EDGE_KINDS = ("crosses", "uses", "on", "pools", "direct", "replicates") * 2
