@@ -8,20 +8,19 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from io import StringIO
 from pathlib import Path
 
 import pydot
 import pytest
 from django.apps import apps
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from hypothesis import given, strategies as st
 
 from django_appdb import checks, state as state_module
 from django_appdb.operations.graphing import Edge, Graph, Node, node_id, project_graph, to_dot, to_mermaid
 from django_appdb.state import state
 
-from .conftest import MANAGE, project_env, run_manage
+from .conftest import MANAGE, call_output, project_env, run_manage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,9 +97,7 @@ def _dot_unquoted(value: str) -> str:
 
 
 def _call(*args: str) -> str:
-    out = StringIO()
-    call_command("appdb_graph", *args, stdout=out)
-    return out.getvalue()
+    return call_output("appdb_graph", *args)
 
 
 def test_every_app_uses_its_alias_and_every_alias_is_on_a_server():
