@@ -192,15 +192,14 @@ def project_graph(base: Path | None = None) -> Graph:
         settings_dict = databases[alias]
         database = builder.database(alias, settings_dict)
         vendor, pooler, direct = vendor_of(alias), _pooler(alias), _direct_settings(alias)
-        if pooler is None:
-            builder.link(database, builder.server(vendor, settings_dict), "on")
-        else:
-            pooler_node = builder.pooler(pooler, vendor, settings_dict)
-            builder.link(database, pooler_node, "on")
-            if direct is not None:
-                engine = str(direct.get("ENGINE") or "")
-                server = builder.server(builtin_vendor(engine) or engine.rsplit(".", 1)[-1] or vendor, direct)
-                builder.link(pooler_node, server, "pools")
+        on = builder.server(vendor, settings_dict) if pooler is None else builder.pooler(pooler, vendor, settings_dict)
+        builder.link(database, on, "on")
+        if direct is not None:
+            engine = str(direct.get("ENGINE") or "")
+            server = builder.server(builtin_vendor(engine) or engine.rsplit(".", 1)[-1] or vendor, direct)
+            if pooler is not None:
+                builder.link(on, server, "pools")
+            if server != on:
                 builder.link(database, server, "direct", "direct (migrations)")
         primary = state.primaries.get(alias)
         if primary is not None and primary in databases:

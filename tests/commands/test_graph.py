@@ -180,6 +180,14 @@ def test_a_pooler_stands_between_its_alias_and_the_server_reached_directly(monke
     mermaid_structure(to_mermaid(graph))
     dot_structure(to_dot(graph))
 
+    # Without a pooler, a direct URL to another server is still drawn; to the same server, it is not.
+    monkeypatch.setattr(state_module, "pooler_of", lambda alias: None)
+    graph = project_graph()
+    assert not [node for node in graph.nodes if node.kind == "pooler"]
+    assert [(edge.source, edge.target) for edge in graph.edges if edge.kind == "direct"] == [("db_orders", server)]
+    monkeypatch.setattr(state_module, "direct_settings", lambda alias: state.records["orders"].settings)
+    assert [edge for edge in project_graph().edges if edge.kind == "direct"] == []
+
 
 ODD = [
     'we"ird <b>x</b> #35; & | `tick` %% end',
