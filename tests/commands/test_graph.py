@@ -185,7 +185,8 @@ def test_a_pooler_stands_between_its_alias_and_the_server_reached_directly(monke
     graph = project_graph()
     assert not [node for node in graph.nodes if node.kind == "pooler"]
     assert [(edge.source, edge.target) for edge in graph.edges if edge.kind == "direct"] == [("db_orders", server)]
-    monkeypatch.setattr(state_module, "direct_settings", lambda alias: state.records["orders"].settings)
+    own = state.records["orders"].settings
+    monkeypatch.setattr(state_module, "direct_settings", lambda alias: own if alias == "orders" else None)
     assert [edge for edge in project_graph().edges if edge.kind == "direct"] == []
 
 
