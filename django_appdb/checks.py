@@ -40,7 +40,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import combinations
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from django.apps import AppConfig, apps
 from django.core.checks import CheckMessage, Error, Tags, Warning as CheckWarning, register
@@ -54,14 +54,9 @@ from django_appdb.databases import AppDatabase, plan
 from django_appdb.dburls import identity, mask_url, parse_url, settings_to_url
 from django_appdb.discovery import DIRECT_ENV_SUFFIX, ENV_SUFFIX, declare, direct_env_var_name, env_var_name
 from django_appdb.exceptions import AppDatabaseConfigError
+from django_appdb.relations import CrossingRelation, generic_fields, model_crossings, relation_models
 from django_appdb.routers import AppDatabaseRouter
 from django_appdb.state import app_databases, databases_by_alias, resolve_alias, state
-
-if TYPE_CHECKING:
-    from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
-    from django.db.models import ManyToManyRel
-
-    from django_appdb.sqlalchemy.fieldtypes import AnyField
 
 TAG = "django_appdb"
 ROUTER_PATH = f"{AppDatabaseRouter.__module__}.{AppDatabaseRouter.__qualname__}"
@@ -191,112 +186,73 @@ def _colocate_hint(first: str, second: str) -> str | None:
     )
 
 
-def _models(labels: set[str] | None) -> Iterator[type[Model]]:
-    for model in apps.get_models():
-        if labels is None or model._meta.app_label in labels:
-            yield model
-
-
-def _crossing_fields(model: type[Model]) -> Iterator[CheckMessage]:
-    own = state.alias_of(model)
-    for field in model._meta.local_fields:
-        related = field.related_model
-        if not (field.many_to_one or field.one_to_one) or related is None or isinstance(related, str):
-            continue
-        other = state.alias_of(related)
-        if other != own:
-            yield _crossing_error(model, field, related, own, other)
-    for field in model._meta.local_many_to_many:
-        yield from _crossing_many_to_many(model, field, own)
-    yield from _crossing_generic_relations(model, own)
-
-
-def _crossing_error(model: type[Model], field: Any, related: type[Model], own: str, other: str) -> CheckMessage:
-    """Return E003 for ``field`` of ``model``, on ``own``, relating to ``related``, on ``other``."""
+def _crossing_error(relation: CrossingRelation) -> CheckMessage:
+    """Return E003 for a relation found by :func:`~django_appdb.relations.crossing_relations`."""
+    model, field, own = relation.model, relation.field, relation.alias
+    other = relation.elsewhere[0]
+    if not field.many_to_many:
+        related, where = relation.related, relation.related_alias
+        message = (
+            f"{type(field).__name__} to {related._meta.label} crosses databases: {model._meta.label} is on "
+            f"{own!r}, {related._meta.label} is on {where!r}."
+        )
+    else:
+        sides = dict(relation.sides)
+        through = relation.sides[2][0]
+        placed = ", ".join(
+            f"{side._meta.label} is on {alias!r}" for side, alias in sides.items() if not side._meta.auto_created
+        )
+        table = f"its table {through._meta.db_table} is on {sides[through]!r}" if through._meta.auto_created else ""
+        message = (
+            f"ManyToManyField to {relation.related._meta.label} crosses databases: "
+            f"{placed}{', ' + table if table else ''}."
+        )
     return Error(
-        f"{type(field).__name__} to {related._meta.label} crosses databases: {model._meta.label} is on "
-        f"{own!r}, {related._meta.label} is on {other!r}.",
-        hint=_colocate_hint(model._meta.app_label, related._meta.app_label),
-        obj=field,
-        id="django_appdb.E003",
+        message, hint=_colocate_hint(model._meta.app_label, other._meta.app_label), obj=field, id="django_appdb.E003"
     )
 
 
-def _generic_fields() -> tuple[type[GenericForeignKey], type[GenericRelation]] | None:
-    # contenttypes' fields import its models, which exist only when it is installed.
-    if not apps.is_installed("django.contrib.contenttypes"):
-        return None
-    from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
-
-    return GenericForeignKey, GenericRelation
-
-
-def _crossing_generic_relations(model: type[Model], own: str) -> Iterator[CheckMessage]:
-    kinds = _generic_fields()
+def _generic_foreign_key_warnings(model: type[Model]) -> Iterator[CheckMessage]:
+    kinds = generic_fields()
     if kinds is None:
         return
-    generic_foreign_key, generic_relation = kinds
+    own = state.alias_of(model)
     for field in model._meta.private_fields:
-        if isinstance(field, generic_relation):
-            # A string while the target model is not loaded yet, whatever the stubs say.
-            related = cast("type[Model] | str | None", field.related_model)
-            if isinstance(related, str) or related is None:
-                continue
-            other = state.alias_of(related)
-            if other != own:
-                yield _crossing_error(model, field, related, own, other)
-        elif isinstance(field, generic_foreign_key):
-            elsewhere = sorted({resolve_alias(label) for label in _labels_with_models()} - {own})
-            if elsewhere:
-                yield CheckWarning(
-                    f"GenericForeignKey {model._meta.label}.{field.name} can point at any model, but "
-                    f"{model._meta.label} is on {own!r} and other apps' models are on {_quoted(elsewhere)}: "
-                    f"Django looks its target up on {own!r}, so an object on another database cannot be one.",
-                    hint="Keep the models it points at on the same database, or silence django_appdb.W007 if it "
-                    "never points at them.",
-                    obj=field,
-                    id="django_appdb.W007",
-                )
+        if not isinstance(field, kinds[0]):
+            continue
+        elsewhere = sorted({resolve_alias(label) for label in _labels_with_models()} - {own})
+        if elsewhere:
+            yield CheckWarning(
+                f"GenericForeignKey {model._meta.label}.{field.name} can point at any model, but "
+                f"{model._meta.label} is on {own!r} and other apps' models are on {_quoted(elsewhere)}: "
+                f"Django looks its target up on {own!r}, so an object on another database cannot be one.",
+                hint="Keep the models it points at on the same database, or silence django_appdb.W007 if it "
+                "never points at them.",
+                obj=field,
+                id="django_appdb.W007",
+            )
 
 
 def _labels_with_models() -> set[str]:
     return {config.label for config in apps.get_app_configs() if any(True for _ in config.get_models())}
 
 
-def _crossing_many_to_many(model: type[Model], field: AnyField, own: str) -> Iterator[CheckMessage]:
-    remote = cast("ManyToManyRel", field.remote_field)
-    target = remote.model
-    through = remote.through
-    if isinstance(target, str) or isinstance(through, str) or through is None:
-        return
-    sides = {model: own, target: state.alias_of(target), through: state.alias_of(through)}
-    if len(set(sides.values())) == 1:
-        return
-    placed = ", ".join(
-        f"{side._meta.label} is on {alias!r}" for side, alias in sides.items() if not side._meta.auto_created
-    )
-    table = f"its table {through._meta.db_table} is on {sides[through]!r}" if through._meta.auto_created else ""
-    other = next(side for side, alias in sides.items() if alias != own)
-    yield Error(
-        f"ManyToManyField to {target._meta.label} crosses databases: {placed}{', ' + table if table else ''}.",
-        hint=_colocate_hint(model._meta.app_label, other._meta.app_label),
-        obj=field,
-        id="django_appdb.E003",
-    )
+def _crossing_fields(model: type[Model]) -> Iterator[CheckMessage]:
+    for relation in model_crossings(model):
+        yield _crossing_error(relation)
+    yield from _generic_foreign_key_warnings(model)
 
 
 @register(TAG, Tags.models)
 def check_relations(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """Report relations between models on two databases (E003).
+    """Report relations between models on two databases (E003), and generic keys that may point across (W007).
 
-    Covers ForeignKey, OneToOneField (multi-table inheritance included) and
-    ManyToManyField with their through tables, contrib apps included.
+    Covers ForeignKey, OneToOneField (multi-table inheritance included),
+    ManyToManyField with their through tables and GenericRelation, contrib
+    apps included, as :func:`~django_appdb.relations.model_crossings` finds them.
     """
     messages: list[CheckMessage] = []
-    for model in _models(_app_labels(app_configs)):
-        if model._meta.proxy:
-            # Proxies are routed with their concrete model; its fields are checked there.
-            continue
+    for model in relation_models(_app_labels(app_configs)):
         messages.extend(_crossing_fields(model))
     return messages
 

@@ -29,7 +29,7 @@ author = "django-appdb contributors"
 copyright = "django-appdb contributors"
 release = version = django_appdb.__version__
 
-extensions = ["myst_parser", "sphinx.ext.autodoc"]
+extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinxcontrib.mermaid"]
 source_suffix = {".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build"]

@@ -36,7 +36,7 @@ PUBLIC_MODULES = {
     "django_appdb.exceptions",
     "django_appdb.sqlalchemy.columntypes",
 }
-COMMANDS = ("appdb_list", "appdb_check", "appdb_createdb", "appdb_migrate")
+COMMANDS = ("appdb_list", "appdb_check", "appdb_createdb", "appdb_migrate", "appdb_graph")
 
 
 def python_blocks(page: Path) -> list[str]:
@@ -140,14 +140,8 @@ def test_the_commands_page_names_every_option(command: str):
     assert f"## `manage.py {command}`" in page
     parser = load_command_class("django_appdb", command).create_parser("manage.py", command)
     own = {
-        "--json",
-        "--timeout",
-        "--dry-run",
-        "--noinput",
-        "--fake",
-        "--fake-initial",
-        "--plan",
-        "--check",
+        *("--json", "--timeout", "--dry-run", "--noinput", "--fake", "--fake-initial", "--plan", "--check"),
+        *("--format", "--output"),
         "--lock-timeout",
     }
     options = {opt for action in parser._actions for opt in action.option_strings if opt in own}

@@ -52,6 +52,17 @@ def run_manage(env: dict[str, str], *args: str, returncode: int = 0) -> subproce
     return result
 
 
+def call_output(command: str, *args: str) -> str:
+    """Run a management command in this process with ``call_command``; return what it wrote to stdout."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command(command, *args, stdout=out)
+    return out.getvalue()
+
+
 @pytest.fixture
 def sqlite_project(tmp_path: Path) -> Callable[..., dict[str, str]]:
     """Return a factory of ``manage.py`` environments with every app database a file in ``tmp_path``."""
