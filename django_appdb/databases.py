@@ -33,10 +33,10 @@ from django_appdb.dburls import (
     mask_url,
     settings_to_url,
 )
-from django_appdb.discovery import CONNECTION_SETTINGS, Declaration, SourceKind, declare
+from django_appdb.discovery import CONNECTION_SETTINGS, Declaration, SourceKind, check_pooler, declare
 from django_appdb.exceptions import AppDatabaseConfigError
 from django_appdb.replicaplan import ReplicaPlanning
-from django_appdb.urlsettings import settings_for
+from django_appdb.urlsettings import pooled_settings_for
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,6 +85,8 @@ class Plan:
     replicas: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Aliases already in ``settings.DATABASES`` that become replicas: alias -> primary.
     mirrors: dict[str, str] = field(default_factory=dict)
+    #: Alias -> the connection pooler it is declared behind (aliases behind none are absent).
+    poolers: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         masked = {alias: mask_settings(settings_dict) for alias, settings_dict in self.new_databases.items()}
@@ -105,7 +107,7 @@ def _comparable(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
 class _Planner(ReplicaPlanning):
     """Assign aliases app by app, remembering the databases already seen."""
 
-    def __init__(self, databases: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(self, databases: Mapping[str, Mapping[str, Any]], poolers: Mapping[str, str] | None = None) -> None:
         if DEFAULT_DB_ALIAS not in databases:
             raise AppDatabaseConfigError(
                 "*", "settings.DATABASES", "there is no 'default' database.", "Define DATABASES['default']."
@@ -121,6 +123,23 @@ class _Planner(ReplicaPlanning):
         self.replicas: dict[str, tuple[str, ...]] = {}
         self.replica_owners: dict[str, str] = {}
         self.mirrors: dict[str, str] = {}
+        self.poolers: dict[str, str] = dict(poolers or {})
+
+    def _same_pooler(self, declaration: Declaration, alias: str, pooler: str | None) -> None:
+        """Refuse an app declaring a pooler its alias is not declared behind (one connection, one pooler)."""
+        current = self.poolers.get(alias)
+        if pooler is None or pooler == current:
+            return
+        if alias in self.databases:
+            fix = f"Declare it for the alias instead: APPDB_POOLERS = {{{alias!r}: {pooler!r}}}."
+        else:
+            fix = f"Give every app on alias {alias!r} the same pooler, or give this app a DATABASE_ALIAS of its own."
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"declares pooler {pooler!r}, but its database alias {alias!r} is declared behind {current!r}.",
+            fix,
+        )
 
     def lookup(self, alias: str) -> Mapping[str, Any] | None:
         return self.databases.get(alias) or self.new.get(alias)
@@ -140,18 +159,26 @@ class _Planner(ReplicaPlanning):
 
     def assign(self, declaration: Declaration) -> AppDatabase:
         if declaration.source_kind == "default":
+            self._same_pooler(declaration, DEFAULT_DB_ALIAS, declaration.pooler)
             return self.record(declaration, DEFAULT_DB_ALIAS, None)
         if declaration.url is None:
-            return self.record(declaration, self._named_alias(declaration), None)
-        settings_dict = settings_for(declaration)
+            named = self._named_alias(declaration)
+            self._same_pooler(declaration, named, declaration.pooler)
+            return self.record(declaration, named, None)
+        settings_dict, pooler = pooled_settings_for(declaration)
         if "ATOMIC_REQUESTS" not in declaration.options:
             # Moving an app never changes its requests' transactions: as
             # atomic as on the default database, unless the app says otherwise.
             settings_dict["ATOMIC_REQUESTS"] = bool(self.databases[DEFAULT_DB_ALIAS].get("ATOMIC_REQUESTS", False))
         alias = self._alias_for_url(declaration, settings_dict)
         if alias in self.databases:
+            self._same_pooler(declaration, alias, pooler)
             self._refuse_dropped_settings(declaration, alias, settings_dict)
         else:
+            if alias in self.new:
+                self._same_pooler(declaration, alias, pooler)
+            elif pooler is not None:
+                self.poolers[alias] = pooler
             self._add(declaration, alias, settings_dict)
         return self.record(declaration, alias, declaration.url)
 
@@ -168,7 +195,9 @@ class _Planner(ReplicaPlanning):
         differing = [
             f"OPTIONS[{key!r}]"
             for key, value in (settings_dict.get("OPTIONS") or {}).items()
-            if key not in existing_options or existing_options[key] != value
+            if (key not in existing_options or existing_options[key] != value)
+            # What a pooler adds: None is also what Django's psycopg backend uses when it is absent.
+            and not (key == "prepare_threshold" and value is None and key not in existing_options)
         ]
         differing += [
             key
@@ -253,12 +282,14 @@ def plan(
     databases: Mapping[str, Mapping[str, Any]],
     environ: Mapping[str, str] | None = None,
     replicas: Mapping[Any, Any] | None = None,
+    poolers: Any = None,
 ) -> Plan:
     """Choose an alias for every app, and add every declared replica. Raise ``AppDatabaseConfigError`` on bad input.
 
-    ``replicas`` is ``settings.APPDB_REPLICAS``: replicas of aliases in ``databases``.
+    ``replicas`` is ``settings.APPDB_REPLICAS``: replicas of aliases in ``databases``;
+    ``poolers`` is ``settings.APPDB_POOLERS``: the pooler each of those aliases is behind.
     """
-    planner = _Planner(databases)
+    planner = _Planner(databases, setting_poolers(poolers, databases))
     declarations = [declare(config, environ) for config in app_configs]
     records = {declaration.label: planner.assign(declaration) for declaration in declarations}
     for declaration in declarations:
@@ -273,7 +304,46 @@ def plan(
         )
     for primary, entries in (replicas or {}).items():
         planner.add_setting_replicas(primary, entries)
-    return Plan(records, planner.new, planner.replicas, planner.mirrors)
+    return Plan(records, planner.new, planner.replicas, planner.mirrors, planner.poolers)
+
+
+def setting_poolers(poolers: Any, databases: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Return ``settings.APPDB_POOLERS`` checked: aliases of ``databases`` -> a known pooler (None entries dropped).
+
+    Raise ``AppDatabaseConfigError`` naming the setting and the valid values.
+    """
+    where = "settings.APPDB_POOLERS"
+    if poolers is None:
+        return {}
+    if not isinstance(poolers, Mapping):
+        raise AppDatabaseConfigError(
+            "*",
+            where,
+            f"must be a dict of alias -> pooler, got {type(poolers).__name__}.",
+            "Write APPDB_POOLERS = {'default': 'pgbouncer-transaction'}.",
+        )
+    checked: dict[str, str] = {}
+    for alias, pooler in poolers.items():
+        if alias not in databases:
+            raise AppDatabaseConfigError(
+                "*",
+                f"{where}[{alias!r}]",
+                f"{alias!r} is not an alias of settings.DATABASES.",
+                f"Use one of: {', '.join(sorted(map(str, databases)))}; an app's own database declares its pooler "
+                "in its URL (?appdb_pooler=) or database.py (DATABASE_POOLER).",
+            )
+        value = check_pooler("*", f"{where}[{alias!r}]", pooler)
+        if value is not None:
+            engine = str(databases[alias].get("ENGINE") or "")
+            if "postgresql" not in engine:
+                raise AppDatabaseConfigError(
+                    "*",
+                    f"{where}[{alias!r}]",
+                    f"pooler {value!r} is a PostgreSQL pooler, but DATABASES[{alias!r}] uses ENGINE {engine!r}.",
+                    f"Remove {alias!r} from APPDB_POOLERS.",
+                )
+            checked[alias] = value
+    return checked
 
 
 def merge(

@@ -22,6 +22,7 @@ __all__ = [
     "configure",
     "databases_by_alias",
     "get_app_database",
+    "pooler_of",
     "resolve_alias",
     "selected_records",
     "state",
@@ -47,6 +48,8 @@ class _State:
         #: Primary alias -> its read replicas' aliases; replica alias -> its primary.
         self.replicas: dict[str, tuple[str, ...]] = {}
         self.primaries: dict[str, str] = {}
+        #: Alias -> the connection pooler it is declared behind.
+        self.poolers: dict[str, str] = {}
 
     def load(
         self,
@@ -95,6 +98,16 @@ class _State:
 state = _State()
 
 
+def pooler_of(alias: str) -> str | None:
+    """Return the connection pooler ``alias`` is declared behind (``"pgbouncer-transaction"``...), or None.
+
+    Declared by ``?appdb_pooler=`` in an app's URL, ``DATABASE_POOLER`` in
+    its ``database.py``, or ``settings.APPDB_POOLERS`` for an alias of
+    ``DATABASES``.
+    """
+    return state.poolers.get(alias)
+
+
 def resolve_alias(name: str) -> str:
     """Return the database alias ``name`` stands for: an installed app's label, else an alias of ``DATABASES``.
 
@@ -117,7 +130,7 @@ def resolve_alias(name: str) -> str:
 
 def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
     """Plan every app's database, merge new aliases into ``DATABASES`` and load the routes."""
-    result = plan(app_configs, conf.DATABASES, replicas=conf.REPLICAS)
+    result = plan(app_configs, conf.DATABASES, replicas=conf.REPLICAS, poolers=conf.POOLERS)
     live = merge(result.new_databases)
     for alias, primary in result.mirrors.items():
         # An alias of settings.DATABASES named as a replica: its tests read the primary's test database.
@@ -138,6 +151,7 @@ def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
         for label, record in result.records.items()
     }
     models = [model for config in app_configs for model in config.get_models(include_auto_created=True)]
+    state.poolers = dict(result.poolers)
     state.load(records, models, result.replicas)
     state.added = frozenset(result.new_databases)
     return records
