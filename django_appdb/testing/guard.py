@@ -418,9 +418,30 @@ def _guarded_destroy_test_db(original: Callable[..., Any]) -> Callable[..., Any]
                 f"{self.connection.alias!r}: it is the real database of alias {real!r} (were the test databases "
                 "torn down twice?). Nothing was dropped."
             )
+        if not keepdb and self.connection.vendor == "postgresql":
+            from django_appdb.state import pooler_of
+
+            if pooler_of(self.connection.alias) is not None:
+                _end_pooled_server_connections(self, str(name))
         return original(self, old_database_name, verbosity, keepdb, suffix)
 
     return _marked(destroy_test_db, original)
+
+
+def _end_pooled_server_connections(creation: BaseDatabaseCreation, name: str) -> None:
+    """End the server connections a pooler still holds to the test database ``name``, so it can be dropped.
+
+    PgBouncer keeps its server connections open after Django closes its own,
+    and PostgreSQL refuses to drop a database others are connected to. Only
+    connections to the test database are ended (the caller has checked it is
+    no real database's); PgBouncer opens new ones when they are next needed.
+    """
+    creation.connection.close()
+    with creation._nodb_cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
 
 
 def install() -> None:
