@@ -241,6 +241,9 @@ def _read_module(app_config: AppConfig, module: ModuleType) -> dict[str, Any]:
                 f"Valid settings are: {', '.join(MODULE_SETTINGS)}.",
             )
         value = getattr(module, name)
+        if name == "DATABASE_POOLER":
+            values[name] = check_pooler(app_config.label, f"{where} (DATABASE_POOLER)", value)
+            continue
         expected = MODULE_SETTINGS[name]
         # bool is an int: CONN_MAX_AGE = True is a mistake.
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
@@ -277,8 +280,6 @@ def _read_module(app_config: AppConfig, module: ModuleType) -> dict[str, Any]:
                     f"DATABASE_REPLICA_URLS must be a list of database URLs; item {position} is {shown}.",
                     "List one URL per replica, or remove the setting.",
                 )
-    if "DATABASE_POOLER" in values:
-        check_pooler(app_config.label, f"{where} (DATABASE_POOLER)", values["DATABASE_POOLER"])
     max_age = values.get("CONN_MAX_AGE")
     if max_age is not None and max_age < 0:
         raise AppDatabaseConfigError(app_config.label, where, "CONN_MAX_AGE must be >= 0, or None for unlimited.")
