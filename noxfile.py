@@ -120,7 +120,14 @@ def minimal(session: nox.Session) -> None:
         )
     # The test tools alone: the "test" extra brings no database driver.
     session.install("-e", ".[test]")
-    _pytest(session, "-m", NEEDS_EXTRAS, APPDB_TEST_POSTGRES_URL="", APPDB_TEST_REPLICA_PRIMARY_URL="", APPDB_TEST_PGBOUNCER_URL="")
+    _pytest(
+        session,
+        "-m",
+        NEEDS_EXTRAS,
+        APPDB_TEST_POSTGRES_URL="",
+        APPDB_TEST_REPLICA_PRIMARY_URL="",
+        APPDB_TEST_PGBOUNCER_URL="",
+    )
 
 
 @nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1])

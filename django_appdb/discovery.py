@@ -83,8 +83,8 @@ _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 def check_pooler(label: str, where: str, value: object) -> str | None:
     """Return the pooler ``value`` declares (None for none); raise ``AppDatabaseConfigError`` listing the valid ones."""
-    if value is None or value in POOLERS:
-        return value  # type: ignore[return-value]
+    if value is None or (isinstance(value, str) and value in POOLERS):
+        return value
     shown = repr(mask_url(value)) if isinstance(value, str) else type(value).__name__
     raise AppDatabaseConfigError(
         label,

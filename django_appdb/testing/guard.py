@@ -437,7 +437,7 @@ def _end_pooled_server_connections(creation: BaseDatabaseCreation, name: str) ->
     no real database's); PgBouncer opens new ones when they are next needed.
     """
     creation.connection.close()
-    with creation._nodb_cursor() as cursor:
+    with creation.connection._nodb_cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             [name],
