@@ -176,3 +176,13 @@ def test_appdb_list_shows_the_pooler(monkeypatch):
     out = StringIO()
     call_command("appdb_list", stdout=out)
     assert f"  pooler: {TRANSACTION}" in out.getvalue()
+
+
+def test_a_bad_appdb_poolers_is_reported_by_e001(settings):
+    from django_appdb import checks
+
+    settings.APPDB_POOLERS = {"default": "pgbouncer"}
+    messages = checks.check_configuration()
+    assert [message.id for message in messages] == ["django_appdb.E001"]
+    assert "settings.APPDB_POOLERS['default']" in messages[0].msg
+    assert "pgbouncer-transaction" in (messages[0].hint or "")
