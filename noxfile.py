@@ -10,8 +10,10 @@ active, e.g. ``PYENV_VERSION=3.10.13:3.11.7:3.12.1:3.13.0``).
 too and need ``APPDB_TEST_POSTGRES_URL``; without it they are skipped, as
 the PostgreSQL tests are in a plain ``pytest`` run. They, and ``coverage``,
 also run the replica tests when ``APPDB_TEST_REPLICA_PRIMARY_URL`` is set
-(``eval "$(.ci/replication.sh env)"`` after ``.ci/replication.sh start``);
-the SQLite matrix and ``minimal`` skip them.
+(``eval "$(.ci/replication.sh env)"`` after ``.ci/replication.sh start``),
+and the PgBouncer tests when ``APPDB_TEST_PGBOUNCER_URL`` and
+``APPDB_TEST_PGBOUNCER_DIRECT_URL`` are set (``eval "$(bash .ci/pgbouncer.sh env)"``,
+which ``.ci/run`` does); the SQLite matrix and ``minimal`` skip them.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ LOWEST = (
 )
 
 # Deselects what a base install cannot run: pytest's -m expression, matching the markers in setup.cfg.
-NEEDS_EXTRAS = "not postgres and not async_drivers and not psycopg and not mysql and not replication"
+NEEDS_EXTRAS = "not postgres and not async_drivers and not psycopg and not mysql and not replication and not pgbouncer"
 
 
 def _postgres_url(session: nox.Session) -> str:
@@ -70,7 +72,7 @@ def _pytest(session: nox.Session, *args: str, **env: str) -> None:
 def tests(session: nox.Session, django: str) -> None:
     """Run the suite on SQLite with every extra, on one Python and Django."""
     session.install("-e", ".[dev]", f"Django=={django}.*")
-    _pytest(session, APPDB_TEST_POSTGRES_URL="", APPDB_TEST_REPLICA_PRIMARY_URL="")
+    _pytest(session, APPDB_TEST_POSTGRES_URL="", APPDB_TEST_REPLICA_PRIMARY_URL="", APPDB_TEST_PGBOUNCER_URL="")
 
 
 @nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1], tags=["postgres"])
@@ -118,7 +120,14 @@ def minimal(session: nox.Session) -> None:
         )
     # The test tools alone: the "test" extra brings no database driver.
     session.install("-e", ".[test]")
-    _pytest(session, "-m", NEEDS_EXTRAS, APPDB_TEST_POSTGRES_URL="", APPDB_TEST_REPLICA_PRIMARY_URL="")
+    _pytest(
+        session,
+        "-m",
+        NEEDS_EXTRAS,
+        APPDB_TEST_POSTGRES_URL="",
+        APPDB_TEST_REPLICA_PRIMARY_URL="",
+        APPDB_TEST_PGBOUNCER_URL="",
+    )
 
 
 @nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1])

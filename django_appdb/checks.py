@@ -24,6 +24,9 @@ Ids, listed in docs/commands.md:
   own or another alias'), which the test runner would drop;
 * ``django_appdb.E008`` a replica setting has the wrong type;
 * ``django_appdb.E009`` ``APPDB_DIRECT_URLS`` is not a dict of alias -> URL;
+* ``django_appdb.W008`` a database declared behind PgBouncer in transaction
+  mode has a setting that mode breaks (server-side cursors, prepared
+  statements, Django's own connection pool);
 * ``django_appdb.E006`` a database records an app's migrations as applied
   while none of its tables exist (database checks: ``migrate``,
   ``appdb_migrate``, ``check --database``).
@@ -56,7 +59,7 @@ from django_appdb.discovery import DIRECT_ENV_SUFFIX, ENV_SUFFIX, declare, direc
 from django_appdb.exceptions import AppDatabaseConfigError
 from django_appdb.relations import CrossingRelation, generic_fields, model_crossings, relation_models
 from django_appdb.routers import AppDatabaseRouter
-from django_appdb.state import app_databases, databases_by_alias, resolve_alias, state
+from django_appdb.state import app_databases, databases_by_alias, pooler_of, resolve_alias, state
 
 TAG = "django_appdb"
 ROUTER_PATH = f"{AppDatabaseRouter.__module__}.{AppDatabaseRouter.__qualname__}"
@@ -99,7 +102,12 @@ def check_configuration(app_configs: Sequence[AppConfig] | None = None, **kwargs
     try:
         direct_urls = conf.DIRECT_URLS
         # A direct-URL setting of the wrong type is E009's.
-        plan(apps.get_app_configs(), databases, direct_urls=direct_urls if isinstance(direct_urls, dict) else None)
+        plan(
+            apps.get_app_configs(),
+            databases,
+            direct_urls=direct_urls if isinstance(direct_urls, dict) else None,
+            poolers=conf.POOLERS,
+        )
     except AppDatabaseConfigError as exc:
         messages.append(
             Error(f"app '{exc.app_label}' ({exc.source}): {exc.problem}", hint=exc.fix or None, id="django_appdb.E001")
@@ -490,6 +498,72 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                     f"APPDB_SQLALCHEMY_ENGINE_OPTIONS: {problem}.",
                     hint="Give create_engine() keyword arguments by name, and connect_args as a dict.",
                     id="django_appdb.E005",
+                )
+            )
+    return messages
+
+
+def _pooler_conflicts(settings_dict: Any, engine_options: Any) -> list[tuple[str, str]]:
+    """Return ``(setting, why it breaks)`` for each setting of an alias that PgBouncer's transaction mode breaks."""
+    conflicts = []
+    if settings_dict.get("DISABLE_SERVER_SIDE_CURSORS") is not True:
+        conflicts.append(
+            (
+                "DISABLE_SERVER_SIDE_CURSORS",
+                "is not True: QuerySet.iterator() would open a server-side cursor, which the next "
+                "transaction's server connection does not have (cursor does not exist)",
+            )
+        )
+    options = settings_dict.get("OPTIONS") or {}
+    if options.get("prepare_threshold") is not None:
+        conflicts.append(
+            (
+                "OPTIONS['prepare_threshold']",
+                "is not None: psycopg would prepare statements on one server connection and run them on another "
+                "(prepared statement does not exist)",
+            )
+        )
+    if options.get("pool"):
+        conflicts.append(
+            (
+                "OPTIONS['pool']",
+                "is set: Django's psycopg pool keeps connections open in every process in front of the pooler, "
+                "whose pool should be the only one",
+            )
+        )
+    connect_args = (engine_options or {}).get("connect_args") or {}
+    if connect_args.get("prepare_threshold") is not None:
+        conflicts.append(
+            (
+                "SQLALCHEMY_ENGINE_OPTIONS['connect_args']['prepare_threshold']",
+                "is not None: SQLAlchemy's psycopg connections would prepare statements",
+            )
+        )
+    return conflicts
+
+
+@register(TAG)
+def check_poolers(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Report a setting PgBouncer's transaction mode breaks on an alias declared behind it (W008)."""
+    messages: list[CheckMessage] = []
+    for alias, settings_dict in conf.DATABASES.items():
+        if pooler_of(alias) != "pgbouncer-transaction":
+            continue
+        from django_appdb.sqlalchemy.engines import engine_options
+
+        try:
+            global_options, app_options = engine_options(alias)
+        except AppDatabaseConfigError:
+            global_options, app_options = {}, {}  # E001/E005 report it
+        merged = {"connect_args": {**global_options.get("connect_args", {}), **app_options.get("connect_args", {})}}
+        for setting, why in _pooler_conflicts(settings_dict, merged):
+            messages.append(
+                CheckWarning(
+                    f"database alias {alias!r} is declared behind 'pgbouncer-transaction' but {setting} {why}.",
+                    hint=f"Remove {setting} from where it is set for {alias!r} (DATABASES, the app's database.py "
+                    "or APPDB_SQLALCHEMY_ENGINE_OPTIONS), or declare 'pgbouncer-session' if the pooler runs in "
+                    "session mode.",
+                    id="django_appdb.W008",
                 )
             )
     return messages

@@ -16,6 +16,7 @@ from django_appdb.exceptions import AppDatabaseConfigError
 DEFAULTS: dict[str, Any] = {
     "APPDB_DIRECT_URLS": {},
     "APPDB_INSTALL_ROUTER": True,
+    "APPDB_POOLERS": {},
     "APPDB_REPLICAS": {},
     "APPDB_REPLICA_LAG_CHECK_SECONDS": 5.0,
     "APPDB_REPLICA_MAX_LAG": None,
@@ -97,6 +98,14 @@ class Settings:
         Returned as written; the planner checks it and names the problem.
         """
         return raw("APPDB_DIRECT_URLS")
+
+    @property
+    def POOLERS(self) -> Any:
+        """The connection pooler each alias of ``DATABASES`` is behind: ``{"default": "pgbouncer-transaction"}``.
+
+        Returned as written; the planner checks it and names the problem.
+        """
+        return raw("APPDB_POOLERS")
 
     def _seconds(self, name: str) -> float | None:
         value = raw(name)

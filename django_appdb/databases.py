@@ -34,10 +34,10 @@ from django_appdb.dburls import (
     settings_to_url,
 )
 from django_appdb.directplan import DirectPlanning
-from django_appdb.discovery import CONNECTION_SETTINGS, Declaration, SourceKind, declare
+from django_appdb.discovery import CONNECTION_SETTINGS, Declaration, SourceKind, check_pooler, declare
 from django_appdb.exceptions import AppDatabaseConfigError
 from django_appdb.replicaplan import ReplicaPlanning
-from django_appdb.urlsettings import settings_for
+from django_appdb.urlsettings import pooled_settings_for
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,6 +88,8 @@ class Plan:
     mirrors: dict[str, str] = field(default_factory=dict)
     #: Alias -> the settings of its direct connection (never added to ``DATABASES``).
     direct: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Alias -> the connection pooler it is declared behind (aliases behind none are absent).
+    poolers: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         masked = {alias: mask_settings(settings_dict) for alias, settings_dict in self.new_databases.items()}
@@ -108,7 +110,7 @@ def _comparable(settings_dict: Mapping[str, Any]) -> tuple[Any, ...]:
 class _Planner(ReplicaPlanning, DirectPlanning):
     """Assign aliases app by app, remembering the databases already seen."""
 
-    def __init__(self, databases: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(self, databases: Mapping[str, Mapping[str, Any]], poolers: Mapping[str, str] | None = None) -> None:
         if DEFAULT_DB_ALIAS not in databases:
             raise AppDatabaseConfigError(
                 "*", "settings.DATABASES", "there is no 'default' database.", "Define DATABASES['default']."
@@ -126,6 +128,23 @@ class _Planner(ReplicaPlanning, DirectPlanning):
         self.mirrors: dict[str, str] = {}
         self.direct: dict[str, dict[str, Any]] = {}
         self.direct_owners: dict[str, str] = {}
+        self.poolers: dict[str, str] = dict(poolers or {})
+
+    def _same_pooler(self, declaration: Declaration, alias: str, pooler: str | None) -> None:
+        """Refuse an app declaring a pooler its alias is not declared behind (one connection, one pooler)."""
+        current = self.poolers.get(alias)
+        if pooler is None or pooler == current:
+            return
+        if alias in self.databases:
+            fix = f"Declare it for the alias instead: APPDB_POOLERS = {{{alias!r}: {pooler!r}}}."
+        else:
+            fix = f"Give every app on alias {alias!r} the same pooler, or give this app a DATABASE_ALIAS of its own."
+        raise AppDatabaseConfigError(
+            declaration.label,
+            declaration.where,
+            f"declares pooler {pooler!r}, but its database alias {alias!r} is declared behind {current!r}.",
+            fix,
+        )
 
     def lookup(self, alias: str) -> Mapping[str, Any] | None:
         return self.databases.get(alias) or self.new.get(alias)
@@ -145,18 +164,26 @@ class _Planner(ReplicaPlanning, DirectPlanning):
 
     def assign(self, declaration: Declaration) -> AppDatabase:
         if declaration.source_kind == "default":
+            self._same_pooler(declaration, DEFAULT_DB_ALIAS, declaration.pooler)
             return self.record(declaration, DEFAULT_DB_ALIAS, None)
         if declaration.url is None:
-            return self.record(declaration, self._named_alias(declaration), None)
-        settings_dict = settings_for(declaration)
+            named = self._named_alias(declaration)
+            self._same_pooler(declaration, named, declaration.pooler)
+            return self.record(declaration, named, None)
+        settings_dict, pooler = pooled_settings_for(declaration)
         if "ATOMIC_REQUESTS" not in declaration.options:
             # Moving an app never changes its requests' transactions: as
             # atomic as on the default database, unless the app says otherwise.
             settings_dict["ATOMIC_REQUESTS"] = bool(self.databases[DEFAULT_DB_ALIAS].get("ATOMIC_REQUESTS", False))
         alias = self._alias_for_url(declaration, settings_dict)
         if alias in self.databases:
+            self._same_pooler(declaration, alias, pooler)
             self._refuse_dropped_settings(declaration, alias, settings_dict)
         else:
+            if alias in self.new:
+                self._same_pooler(declaration, alias, pooler)
+            elif pooler is not None:
+                self.poolers[alias] = pooler
             self._add(declaration, alias, settings_dict)
         return self.record(declaration, alias, declaration.url)
 
@@ -173,7 +200,9 @@ class _Planner(ReplicaPlanning, DirectPlanning):
         differing = [
             f"OPTIONS[{key!r}]"
             for key, value in (settings_dict.get("OPTIONS") or {}).items()
-            if key not in existing_options or existing_options[key] != value
+            if (key not in existing_options or existing_options[key] != value)
+            # What a pooler adds: None is also what Django's psycopg backend uses when it is absent.
+            and not (key == "prepare_threshold" and value is None and key not in existing_options)
         ]
         differing += [
             key
@@ -259,14 +288,15 @@ def plan(
     environ: Mapping[str, str] | None = None,
     replicas: Mapping[Any, Any] | None = None,
     direct_urls: Any = None,
+    poolers: Any = None,
 ) -> Plan:
     """Choose an alias for every app, and add every declared replica and direct URL.
 
-    ``replicas`` is ``settings.APPDB_REPLICAS``: replicas of aliases in
-    ``databases``; ``direct_urls`` is ``settings.APPDB_DIRECT_URLS``. Raise
-    ``AppDatabaseConfigError`` on bad input.
+    ``replicas`` is ``settings.APPDB_REPLICAS``: replicas of aliases in ``databases``;
+    ``direct_urls`` is ``settings.APPDB_DIRECT_URLS``; ``poolers`` is ``settings.APPDB_POOLERS``: the
+    pooler each of those aliases is behind. Raise ``AppDatabaseConfigError`` on bad input.
     """
-    planner = _Planner(databases)
+    planner = _Planner(databases, setting_poolers(poolers, databases))
     declarations = [declare(config, environ) for config in app_configs]
     records = {declaration.label: planner.assign(declaration) for declaration in declarations}
     for declaration in declarations:
@@ -286,7 +316,46 @@ def plan(
     for declaration in declarations:
         if declaration.direct_url:
             planner.add_app_direct(declaration, records[declaration.label].alias)
-    return Plan(records, planner.new, planner.replicas, planner.mirrors, planner.direct)
+    return Plan(records, planner.new, planner.replicas, planner.mirrors, direct=planner.direct, poolers=planner.poolers)
+
+
+def setting_poolers(poolers: Any, databases: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Return ``settings.APPDB_POOLERS`` checked: aliases of ``databases`` -> a known pooler (None entries dropped).
+
+    Raise ``AppDatabaseConfigError`` naming the setting and the valid values.
+    """
+    where = "settings.APPDB_POOLERS"
+    if poolers is None:
+        return {}
+    if not isinstance(poolers, Mapping):
+        raise AppDatabaseConfigError(
+            "*",
+            where,
+            f"must be a dict of alias -> pooler, got {type(poolers).__name__}.",
+            "Write APPDB_POOLERS = {'default': 'pgbouncer-transaction'}.",
+        )
+    checked: dict[str, str] = {}
+    for alias, pooler in poolers.items():
+        if alias not in databases:
+            raise AppDatabaseConfigError(
+                "*",
+                f"{where}[{alias!r}]",
+                f"{alias!r} is not an alias of settings.DATABASES.",
+                f"Use one of: {', '.join(sorted(map(str, databases)))}; an app's own database declares its pooler "
+                "in its URL (?appdb_pooler=) or database.py (DATABASE_POOLER).",
+            )
+        value = check_pooler("*", f"{where}[{alias!r}]", pooler)
+        if value is not None:
+            engine = str(databases[alias].get("ENGINE") or "")
+            if "postgresql" not in engine:
+                raise AppDatabaseConfigError(
+                    "*",
+                    f"{where}[{alias!r}]",
+                    f"pooler {value!r} is a PostgreSQL pooler, but DATABASES[{alias!r}] uses ENGINE {engine!r}.",
+                    f"Remove {alias!r} from APPDB_POOLERS.",
+                )
+            checked[alias] = value
+    return checked
 
 
 def merge(

@@ -98,6 +98,11 @@ def on_direct_creation(
     connection = creation.connection
     settings_dict = state.direct_settings(connection.alias)
     if settings_dict is None:
+        if ending is not None and pooler(connection.alias) is not None:
+            # No direct URL, but a pooler still holds server connections to
+            # the database about to be dropped or copied.
+            connection.close()
+            _end_pooled_sessions(creation, ending)
         return work(creation)
     settings_dict["NAME"] = connection.settings_dict["NAME"]
     wrapper = direct_wrapper(connection.alias, settings_dict)

@@ -40,6 +40,12 @@ REPLICA_ENV_SUFFIX = "_DATABASE_REPLICA_URLS"
 DIRECT_ENV_SUFFIX = "_DATABASE_DIRECT_URL"
 MODULE_NAME = "database"
 
+#: The connection poolers an app's database may be declared behind (``DATABASE_POOLER``,
+#: ``?appdb_pooler=``, ``APPDB_POOLERS``); see the deployment page for what each sets.
+POOLERS = ("pgbouncer-transaction", "pgbouncer-session")
+#: The URL query option that declares a pooler; removed before the URL reaches the driver.
+POOLER_URL_OPTION = "appdb_pooler"
+
 SourceKind = Literal["env", "module", "default"]
 
 #: Django ``DATABASES`` keys ``database.py`` may set under their own names:
@@ -61,18 +67,33 @@ MODULE_SETTINGS: dict[str, tuple[type, ...]] = {
     "DATABASE_TEST": (dict,),
     "DATABASE_REPLICA_URLS": (list, tuple),
     "DATABASE_DIRECT_URL": (str,),
+    "DATABASE_POOLER": (str, type(None)),
     **CONNECTION_SETTINGS,
     "SQLALCHEMY_ENGINE_OPTIONS": (dict,),
 }
 
 #: What an environment variable replaces: where the database is.
-LOCATION_SETTINGS = ("DATABASE_URL", "DATABASE_ALIAS", "DATABASE_OPTIONS")
+#: (A pooler sits at a location too: with the variable set, its URL's ``?appdb_pooler=`` declares it.)
+LOCATION_SETTINGS = ("DATABASE_URL", "DATABASE_ALIAS", "DATABASE_OPTIONS", "DATABASE_POOLER")
 
 # Any name that looks like one of ours, so a misspelt one is reported rather than ignored.
 _OURS = re.compile(
     r"^(DATABASE_|CONN_|SQLALCHEMY_)[A-Z0-9_]*$|^(ATOMIC_REQUESTS|AUTOCOMMIT|DISABLE_SERVER_SIDE_CURSORS|TIME_ZONE)$"
 )
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+def check_pooler(label: str, where: str, value: object) -> str | None:
+    """Return the pooler ``value`` declares (None for none); raise ``AppDatabaseConfigError`` listing the valid ones."""
+    if value is None or (isinstance(value, str) and value in POOLERS):
+        return value
+    shown = repr(mask_url(value)) if isinstance(value, str) else type(value).__name__
+    raise AppDatabaseConfigError(
+        label,
+        where,
+        f"pooler {shown} is not known.",
+        f"Use one of: {', '.join(repr(name) for name in POOLERS)}, or None for no pooler.",
+    )
 
 
 def env_var_name(app_label: str) -> str:
@@ -109,6 +130,8 @@ class Declaration:
     #: The URL migrations and database creation use instead of :attr:`url` (bypassing a pooler), and where.
     direct_url: str | None = None
     direct_where: str = ""
+    #: ``DATABASE_POOLER`` of ``database.py`` (a URL's ``?appdb_pooler=`` is read with the URL).
+    pooler: str | None = None
 
     def __repr__(self) -> str:
         url = None if self.url is None else mask_url(self.url)
@@ -229,6 +252,9 @@ def _read_module(app_config: AppConfig, module: ModuleType) -> dict[str, Any]:
                 f"Valid settings are: {', '.join(MODULE_SETTINGS)}.",
             )
         value = getattr(module, name)
+        if name == "DATABASE_POOLER":
+            values[name] = check_pooler(app_config.label, f"{where} (DATABASE_POOLER)", value)
+            continue
         expected = MODULE_SETTINGS[name]
         # bool is an int: CONN_MAX_AGE = True is a mistake.
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
@@ -330,7 +356,8 @@ def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> 
     options = {
         key: value
         for key, value in values.items()
-        if key not in ("DATABASE_URL", "DATABASE_ALIAS", "DATABASE_REPLICA_URLS", "DATABASE_DIRECT_URL")
+        if key
+        not in ("DATABASE_URL", "DATABASE_ALIAS", "DATABASE_REPLICA_URLS", "DATABASE_DIRECT_URL", "DATABASE_POOLER")
     }
     module_path = module.__name__ if module is not None else None
     var = env_var_name(label)
@@ -354,9 +381,18 @@ def declare(app_config: AppConfig, environ: Mapping[str, str] | None = None) -> 
             alias=values.get("DATABASE_ALIAS"),
             options=options,
             module_path=module_path,
+            pooler=values.get("DATABASE_POOLER"),
             **replicas,
         )
-    return Declaration(label, "default", "default", options=options, module_path=module_path, **replicas)
+    return Declaration(
+        label,
+        "default",
+        "default",
+        options=options,
+        module_path=module_path,
+        pooler=values.get("DATABASE_POOLER"),
+        **replicas,
+    )
 
 
 def default_url() -> str:

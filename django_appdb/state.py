@@ -24,6 +24,7 @@ __all__ = [
     "databases_by_alias",
     "direct_settings",
     "get_app_database",
+    "pooler_of",
     "resolve_alias",
     "selected_records",
     "state",
@@ -51,6 +52,8 @@ class _State:
         self.primaries: dict[str, str] = {}
         #: Alias -> its direct connection's settings (``direct_settings`` completes them).
         self.direct: dict[str, dict[str, Any]] = {}
+        #: Alias -> the connection pooler it is declared behind.
+        self.poolers: dict[str, str] = {}
 
     def load(
         self,
@@ -102,6 +105,16 @@ class _State:
 state = _State()
 
 
+def pooler_of(alias: str) -> str | None:
+    """Return the connection pooler ``alias`` is declared behind (``"pgbouncer-transaction"``...), or None.
+
+    Declared by ``?appdb_pooler=`` in an app's URL, ``DATABASE_POOLER`` in
+    its ``database.py``, or ``settings.APPDB_POOLERS`` for an alias of
+    ``DATABASES``.
+    """
+    return state.poolers.get(alias)
+
+
 def resolve_alias(name: str) -> str:
     """Return the database alias ``name`` stands for: an installed app's label, else an alias of ``DATABASES``.
 
@@ -124,7 +137,9 @@ def resolve_alias(name: str) -> str:
 
 def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
     """Plan every app's database, merge new aliases into ``DATABASES`` and load the routes."""
-    result = plan(app_configs, conf.DATABASES, replicas=conf.REPLICAS)
+    result = plan(
+        app_configs, conf.DATABASES, replicas=conf.REPLICAS, direct_urls=conf.DIRECT_URLS, poolers=conf.POOLERS
+    )
     live = merge(result.new_databases)
     for alias, primary in result.mirrors.items():
         # An alias of settings.DATABASES named as a replica: its tests read the primary's test database.
@@ -145,6 +160,7 @@ def configure(app_configs: Collection[AppConfig]) -> dict[str, AppDatabase]:
         for label, record in result.records.items()
     }
     models = [model for config in app_configs for model in config.get_models(include_auto_created=True)]
+    state.poolers = dict(result.poolers)
     state.load(records, models, result.replicas, result.direct)
     state.added = frozenset(result.new_databases)
     return records

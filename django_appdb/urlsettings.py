@@ -6,16 +6,17 @@ Nothing here connects.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
 
 from django_appdb.dburls import is_file_engine, known_schemes, mask_url, parse_url
-from django_appdb.discovery import CONNECTION_SETTINGS, Declaration
+from django_appdb.discovery import CONNECTION_SETTINGS, POOLER_URL_OPTION, Declaration, check_pooler
 from django_appdb.exceptions import AppDatabaseConfigError
 
-__all__ = ["settings_for"]
+__all__ = ["apply_pooler", "pooled_settings_for", "settings_for"]
 
 
 # Line breaks, tabs, NUL...: never part of a URL someone meant to write.
@@ -64,6 +65,31 @@ def _check_form(declaration: Declaration, url: str) -> None:
 
 def settings_for(declaration: Declaration) -> dict[str, Any]:
     """Return the ``DATABASES`` entry ``declaration``'s URL and options give; raise ``AppDatabaseConfigError``."""
+    return pooled_settings_for(declaration)[0]
+
+
+def apply_pooler(settings_dict: dict[str, Any], pooler: str | None, declared: Collection[str] = ()) -> None:
+    """Give ``settings_dict`` the Django settings ``pooler`` needs, keeping what the app declared itself.
+
+    Behind PgBouncer in transaction mode a connection's server changes between
+    transactions, so nothing may outlive one: no server-side cursors (Django's
+    ``.iterator()`` would use them) and no server-side prepared statements.
+    ``declared`` names the ``DATABASES`` keys the app wrote; those are kept,
+    and ``django_appdb.W008`` reports the ones that conflict with the pooler.
+    """
+    if pooler != "pgbouncer-transaction":
+        return
+    if "DISABLE_SERVER_SIDE_CURSORS" not in declared:
+        settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
+    settings_dict.setdefault("OPTIONS", {}).setdefault("prepare_threshold", None)
+
+
+def pooled_settings_for(declaration: Declaration) -> tuple[dict[str, Any], str | None]:
+    """Return :func:`settings_for`'s entry and the pooler the declaration names (None for none).
+
+    The URL's ``?appdb_pooler=`` wins over ``DATABASE_POOLER``; both naming
+    different poolers is an error, never a silent choice.
+    """
     url = declaration.url or ""
     _check_form(declaration, url)
     try:
@@ -103,6 +129,24 @@ def settings_for(declaration: Declaration) -> dict[str, Any]:
             "Add the database name after the host (scheme://user:password@host:port/NAME), "
             "or a ?service= for PostgreSQL.",
         )
+    in_url = (settings_dict.get("OPTIONS") or {}).pop(POOLER_URL_OPTION, None)
+    where = f"{declaration.where} (?{POOLER_URL_OPTION}=)"
+    pooler = check_pooler(declaration.label, where, in_url) if in_url is not None else None
+    if pooler is not None and declaration.pooler is not None and declaration.pooler != pooler:
+        raise AppDatabaseConfigError(
+            declaration.label,
+            where,
+            f"the URL declares pooler {pooler!r} but DATABASE_POOLER is {declaration.pooler!r}.",
+            "Declare the pooler once: remove one of them.",
+        )
+    pooler = pooler or declaration.pooler
+    if pooler is not None and "postgresql" not in engine:
+        raise AppDatabaseConfigError(
+            declaration.label,
+            where if in_url is not None else f"{declaration.where} (DATABASE_POOLER)",
+            f"pooler {pooler!r} is a PostgreSQL pooler, but {mask_url(url)!r} is not a PostgreSQL database.",
+            "Remove the pooler, or point the URL at PostgreSQL (through the pooler).",
+        )
     options = declaration.options
     if "DATABASE_OPTIONS" in options:
         settings_dict["OPTIONS"] = {**settings_dict.get("OPTIONS", {}), **options["DATABASE_OPTIONS"]}
@@ -111,4 +155,6 @@ def settings_for(declaration: Declaration) -> dict[str, Any]:
     for key in CONNECTION_SETTINGS:
         if key in options:
             settings_dict[key] = options[key]
-    return settings_dict
+    declared = {key for key in CONNECTION_SETTINGS if key in options}
+    apply_pooler(settings_dict, pooler, declared)
+    return settings_dict, pooler

@@ -69,3 +69,14 @@ def test_unknown_benchmark_numbers_are_refused(capsys):
     with pytest.raises(SystemExit):
         run.parse_args(["--only", "1,9"])
     assert "unknown benchmark(s): 9" in capsys.readouterr().err
+
+
+@pytest.mark.subprocess
+def test_pooler_benchmark_runs_or_says_why_not():
+    rows = run.run_benchmarks(run.parse_args(["--only", "8", *TINY]))
+
+    assert len(rows) == 4
+    assert all(row.bench == "8" and row.goal == "<= 1.02x" for row in rows)
+    assert [row.what.split(", ")[1] for row in rows] == ["no pooler"] * 2 + ["behind PgBouncer"] * 2
+    for row in rows:
+        assert row.met in {"yes", "no"} or row.met.startswith("not available: "), row

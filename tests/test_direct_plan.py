@@ -215,3 +215,25 @@ def test_w005_reports_a_direct_url_variable_naming_no_app(monkeypatch):
     assert "ORDRS_DATABASE_DIRECT_URL is set, but no installed app has the label 'ordrs'" in message.msg
     assert "is used by no migration" in message.msg
     assert message.hint == "Did you mean ORDERS_DATABASE_DIRECT_URL?"
+
+
+@pytest.mark.subprocess
+def test_the_setting_reaches_the_started_project():
+    """``settings.APPDB_DIRECT_URLS`` is read at start-up, not only by the checks."""
+    import subprocess
+    import sys
+
+    code = (
+        "import django\n"
+        "from django.conf import settings\n"
+        "settings.configure(INSTALLED_APPS=['django_appdb'], DATABASES={'default': {"
+        "'ENGINE': 'django.db.backends.postgresql', 'NAME': 'shop', 'HOST': 'pooler.internal', 'PORT': '6432'}},"
+        " APPDB_DIRECT_URLS={'default': 'postgresql://app:" + MARK + "@db.internal:5432/shop'})\n"
+        "django.setup()\n"
+        "from django_appdb.state import direct_settings\n"
+        "direct = direct_settings('default')\n"
+        "print(direct['HOST'], direct['PORT'], direct['NAME'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["db.internal", "5432", "shop"]

@@ -592,7 +592,8 @@ def test_postgresql_connections_get_the_password_role_and_options(postgres_url, 
         driver = getattr(dbapi, "driver_connection", dbapi)
         return (*conn.execute(query).one(), driver.info.password, driver.prepare_threshold)
 
-    expected = (role, "serializable", "appdb-options-test", PASSWORD, None)
+    # No pooler declared: psycopg's default prepare threshold.
+    expected = (role, "serializable", "appdb-options-test", PASSWORD, 5)
     try:
         if is_async:
 

@@ -56,12 +56,46 @@ def test_postgresql_url_is_built_from_fields_with_any_password(is_async):
 
 
 @pytest.mark.psycopg
-def test_postgresql_keeps_djangos_defaults():
+def test_postgresql_without_a_pooler_keeps_psycopgs_and_sqlalchemys_defaults():
     spec = derive(settings())
-    assert spec.connect_args["prepare_threshold"] is None
+    # No prepare_threshold: psycopg's default prepares statements run five times.
+    assert "prepare_threshold" not in spec.connect_args
+    assert "poolclass" not in spec.options
     assert spec.connect_args["client_encoding"] == "UTF8"
     assert "pool_pre_ping" not in spec.options
     assert "pool_recycle" not in spec.options
+
+
+@pytest.mark.parametrize("is_async", [False, pytest.param(True, marks=pytest.mark.async_drivers)])
+@pytest.mark.psycopg
+def test_postgresql_behind_pgbouncer_transaction_prepares_nothing_and_pools_nothing(monkeypatch, is_async):
+    from django_appdb.state import state
+
+    monkeypatch.setitem(state.poolers, "shop", "pgbouncer-transaction")
+    spec = derive(settings(), is_async=is_async)
+    assert spec.connect_args["prepare_threshold"] is None
+    assert spec.options["poolclass"] is pool.NullPool
+
+
+@pytest.mark.psycopg
+def test_postgresql_behind_pgbouncer_session_pools_nothing_but_may_prepare(monkeypatch):
+    from django_appdb.state import state
+
+    monkeypatch.setitem(state.poolers, "shop", "pgbouncer-session")
+    spec = derive(settings())
+    assert "prepare_threshold" not in spec.connect_args
+    assert spec.options["poolclass"] is pool.NullPool
+
+
+@pytest.mark.psycopg
+def test_postgresql_behind_a_pooler_keeps_what_the_user_wrote(monkeypatch):
+    from django_appdb.state import state
+
+    monkeypatch.setitem(state.poolers, "shop", "pgbouncer-transaction")
+    spec = derive(settings(OPTIONS={"prepare_threshold": 3}))
+    assert spec.connect_args["prepare_threshold"] == 3  # kept; django_appdb.W008 reports it
+    dialects.apply_options(spec, {"poolclass": pool.QueuePool, "pool_pre_ping": True})
+    assert spec.options["poolclass"] is pool.QueuePool
 
 
 @pytest.mark.psycopg
@@ -321,7 +355,6 @@ def test_options_precedence_derived_then_global_then_app():
     assert spec.options["pool_pre_ping"] is False
     assert spec.connect_args == {
         "client_encoding": "UTF8",
-        "prepare_threshold": None,
         "sslmode": "require",
         "connect_timeout": 5,
         "application_name": "app",

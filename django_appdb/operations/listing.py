@@ -10,10 +10,10 @@ from django.db import connections
 
 from django_appdb.backends import vendor_of
 from django_appdb.dburls import mask_url, settings_to_url
-from django_appdb.state import selected_records, state
+from django_appdb.state import pooler_of, selected_records, state
 
 #: Column order of ``appdb_list``, in its table and in its JSON objects.
-COLUMNS = ("label", "alias", "source", "source_kind", "vendor", "atomic_requests", "url", "replicas")
+COLUMNS = ("label", "alias", "source", "source_kind", "vendor", "atomic_requests", "url", "replicas", "pooler")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class AppDatabaseRow:
     url: str
     #: The alias's read replicas: ``{"alias": ..., "url": ...}`` each, passwords masked.
     replicas: tuple[dict[str, str], ...] = ()
+    #: The connection pooler the alias is declared behind (``"pgbouncer-transaction"``...), or None.
+    pooler: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the row as a dict with the keys in :data:`COLUMNS` order."""
@@ -63,6 +65,7 @@ def list_app_databases(labels: Iterable[str] | None = None) -> list[AppDatabaseR
                     {"alias": replica, "url": mask_url(settings_to_url(connections.settings[replica]))}
                     for replica in state.replicas.get(record.alias, ())
                 ),
+                pooler=pooler_of(record.alias),
             )
         )
     return rows

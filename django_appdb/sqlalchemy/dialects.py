@@ -201,7 +201,15 @@ def _quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _pooler(alias: str) -> str | None:
+    """Return the connection pooler ``alias`` is declared behind (``django_appdb.state.pooler_of``)."""
+    from django_appdb.state import pooler_of
+
+    return pooler_of(alias)
+
+
 def _postgresql(spec: EngineSpec, settings_dict: Mapping[str, Any], options: dict[str, Any]) -> None:
+    from sqlalchemy import pool
     from sqlalchemy.engine import URL
 
     alias = spec.alias
@@ -222,9 +230,20 @@ def _postgresql(spec: EngineSpec, settings_dict: Mapping[str, Any], options: dic
     )
     connect_args = spec.connect_args
     connect_args["client_encoding"] = "UTF8"
-    # Django's default: no server-side prepared statements, so PgBouncer in
-    # transaction mode keeps working. OPTIONS may turn them back on.
-    connect_args["prepare_threshold"] = options.pop("prepare_threshold", None)
+    if "prepare_threshold" in options:
+        connect_args["prepare_threshold"] = options.pop("prepare_threshold")
+    pooler = _pooler(alias)
+    if pooler is not None:
+        # The pooler pools: a second pool here would keep idle connections
+        # (PgBouncer client slots, and in session mode server connections)
+        # open in every process, and hand out ones PgBouncer may have closed.
+        spec.options["poolclass"] = pool.NullPool
+    if pooler == "pgbouncer-transaction":
+        # A prepared statement lives on one server connection, and in
+        # transaction mode the next transaction may run on another.
+        connect_args.setdefault("prepare_threshold", None)
+    # Without a pooler, psycopg's default: statements run five times are
+    # prepared on the server, as SQLAlchemy's own engines do.
     if "isolation_level" in options:
         level = options["isolation_level"]
         try:

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_appdb.operations.listing import COLUMNS, list_app_databases
 from django_appdb.operations.textformat import format_table
 
-_TABLE_COLUMNS = [column for column in COLUMNS if column not in ("source_kind", "replicas")]
+_TABLE_COLUMNS = [column for column in COLUMNS if column not in ("source_kind", "replicas", "pooler")]
 _HEADINGS = {"atomic_requests": "ATOMIC"}
 
 
@@ -52,6 +52,8 @@ class Command(BaseCommand):
         self.stdout.write(table[0], self.style.MIGRATE_HEADING)
         for row, line in zip(rows, table[1:], strict=True):
             self.stdout.write(line)
+            if row.pooler is not None:
+                self.stdout.write(f"  pooler: {row.pooler}")
             # Each replica under its primary's row.
             for replica in row.replicas:
                 self.stdout.write(f"  replica {replica['alias']}: {replica['url']}")
