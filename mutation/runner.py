@@ -163,6 +163,8 @@ def run(modules: Sequence[str], jobs: int) -> list[Tally]:
                 tallies[module].mutants += 1
         for _ in workers:
             queue.put(None)
+        total = sum(tally.mutants for tally in tallies.values())
+        done: list[str] = []
 
         def drain(worker: Worker, _: object) -> None:
             while (item := queue.get()) is not None:
@@ -171,6 +173,9 @@ def run(modules: Sequence[str], jobs: int) -> list[Tally]:
                 tally = tallies[module]
                 tally.seconds += float(result["seconds"])  # type: ignore[arg-type]
                 outcome = result["outcome"]
+                done.append(mutant.name)
+                if len(done) % 50 == 0:
+                    print(f"mutation: {len(done)} of {total} mutants run", file=sys.stderr, flush=True)
                 if outcome in ("killed", "timeout"):
                     tally.killed += 1
                 elif outcome == "survived":

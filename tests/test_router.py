@@ -155,7 +155,6 @@ class TestInstallation:
         with override_settings(DATABASE_ROUTERS=routers):
             assert [type(r).__name__ for r in router.routers] == ["First", "AppDatabaseRouter", "First"]
 
-
     def test_installing_again_adds_no_second_router(self):
         from django_appdb import routers
 
