@@ -34,6 +34,8 @@ from mutation.mutants import Mutant, mutants, unmutated
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCEPTED = Path(__file__).resolve().parent / "accepted.txt"
+#: Survivors known and not yet killed: a ratchet, not an acceptance (each needs a test; see docs/mutation.md).
+PENDING = Path(__file__).resolve().parent / "pending.txt"
 
 #: Each target module and the test files that exercise it, the quickest first (pytest runs with -x).
 TARGETS: dict[str, tuple[str, ...]] = {
@@ -70,6 +72,12 @@ class Tally:
     survived: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+def load_pending(path: Path = PENDING) -> dict[str, str]:
+    """The survivors still to kill: one name a line; blank lines and ``#`` comments are skipped."""
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return {name: "pending: needs a test" for name in names if name and not name.startswith("#")}
 
 
 def load_accepted(path: Path = ACCEPTED) -> dict[str, str]:
@@ -208,9 +216,12 @@ def _parallel(workers: list[Worker], arguments: Sequence[object], target: object
         raise errors[0]
 
 
-def report(tallies: Sequence[Tally], accepted: dict[str, str], wall: float) -> tuple[str, bool]:
+def report(
+    tallies: Sequence[Tally], accepted: dict[str, str], wall: float, pending: dict[str, str] | None = None
+) -> tuple[str, bool]:
     """The report's text, and whether the run passes."""
-    rows = [("module", "mutants", "killed", "survived", "accepted", "unexpected")]
+    pending = pending or {}
+    rows = [("module", "mutants", "killed", "survived", "accepted", "pending", "unexpected")]
     unexpected: list[str] = []
     stale: list[str] = []
     survivors = {name for tally in tallies for name in tally.survived}
@@ -218,15 +229,17 @@ def report(tallies: Sequence[Tally], accepted: dict[str, str], wall: float) -> t
     for tally in tallies:
         short = tally.module.removeprefix("django_appdb/")
         listed = [name for name in tally.survived if name in accepted]
-        new = sorted(name for name in tally.survived if name not in accepted)
+        waiting = [name for name in tally.survived if name in pending and name not in accepted]
+        new = sorted(name for name in tally.survived if name not in accepted and name not in pending)
         unexpected += new
-        stale += sorted(name for name in accepted if name.startswith(f"{short}:") and name not in survivors)
-        rows.append(
-            (short, str(tally.mutants), str(tally.killed), str(len(tally.survived)), str(len(listed)), str(len(new)))
+        stale += sorted(
+            name for name in [*accepted, *pending] if name.startswith(f"{short}:") and name not in survivors
         )
-    totals = [sum(int(row[column]) for row in rows[1:]) for column in range(1, 6)]
+        counts = (tally.mutants, tally.killed, len(tally.survived), len(listed), len(waiting), len(new))
+        rows.append((short, *map(str, counts)))
+    totals = [sum(int(row[column]) for row in rows[1:]) for column in range(1, 7)]
     rows.append(("total", *map(str, totals)))
-    widths = [max(len(row[column]) for row in rows) for column in range(6)]
+    widths = [max(len(row[column]) for row in rows) for column in range(7)]
     lines = [
         "  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))
         for row in rows
@@ -235,11 +248,13 @@ def report(tallies: Sequence[Tally], accepted: dict[str, str], wall: float) -> t
     lines.insert(-1, lines[1])
     lines.append(f"wall time {wall:.0f}s")
     if unexpected:
-        lines.append(f"\n{len(unexpected)} mutant(s) survived that mutation/accepted.txt does not list:")
+        lines.append(
+            f"\n{len(unexpected)} mutant(s) survived that neither mutation/accepted.txt nor pending.txt lists:"
+        )
         lines += [f"  {name}" for name in unexpected]
         lines.append("Add a test that kills each, or, if it cannot change behaviour, list it with the reason.")
     if stale:
-        lines.append(f"\n{len(stale)} accepted survivor(s) no longer survive or no longer exist; remove them:")
+        lines.append(f"\n{len(stale)} listed survivor(s) no longer survive or no longer exist; remove them:")
         lines += [f"  {name}" for name in stale]
     if errors:
         lines.append(f"\n{len(errors)} mutant(s) could not be run:")
@@ -265,20 +280,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{module}:{mutant.line}: {mutant.name}")
         return 0
     accepted = load_accepted()
+    pending = load_pending()
     start = time.monotonic()
     tallies = run(modules, max(1, options.jobs))
     if options.modules:
-        # A partial run says nothing about the other targets' accepted survivors.
-        accepted = {
-            name: reason
-            for name, reason in accepted.items()
-            if any(name.startswith(m.removeprefix("django_appdb/") + ":") for m in modules)
-        }
-    text, passed = report(tallies, accepted, time.monotonic() - start)
+        # A partial run says nothing about the other targets' listed survivors.
+        accepted = {name: reason for name, reason in accepted.items() if _in(name, modules)}
+        pending = {name: reason for name, reason in pending.items() if _in(name, modules)}
+    text, passed = report(tallies, accepted, time.monotonic() - start, pending)
     print(text)
     if options.report is not None:
         options.report.write_text(text + "\n", encoding="utf-8")
     return 0 if passed else 1
+
+
+def _in(name: str, modules: Sequence[str]) -> bool:
+    return any(name.startswith(module.removeprefix("django_appdb/") + ":") for module in modules)
 
 
 def _all(modules: Sequence[str]) -> Iterator[tuple[str, Mutant]]:

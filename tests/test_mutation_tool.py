@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mutation.mutants import mutants, unmutated
-from mutation.runner import TARGETS, Tally, load_accepted, report
+from mutation.runner import TARGETS, Tally, load_accepted, load_pending, report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,7 +96,7 @@ def test_the_report_fails_on_an_unlisted_survivor():
     tally = Tally("django_appdb/m.py", mutants=3, killed=2, survived=["m.py:f: 1 -> 2"])
     text, passed = report([tally], {}, wall=1.0)
     assert not passed
-    assert "1 mutant(s) survived that mutation/accepted.txt does not list" in text
+    assert "1 mutant(s) survived that neither mutation/accepted.txt nor pending.txt lists" in text
     assert "m.py:f: 1 -> 2" in text
 
 
@@ -104,7 +104,7 @@ def test_the_report_passes_on_listed_survivors_only():
     tally = Tally("django_appdb/m.py", mutants=3, killed=2, survived=["m.py:f: 1 -> 2"])
     text, passed = report([tally], {"m.py:f: 1 -> 2": "same result"}, wall=1.0)
     assert passed, text
-    assert text.splitlines()[2].split() == ["m.py", "3", "2", "1", "1", "0"]
+    assert text.splitlines()[2].split() == ["m.py", "3", "2", "1", "1", "0", "0"]
 
 
 def test_the_report_fails_on_a_listed_survivor_that_is_now_killed_or_gone():
@@ -128,3 +128,24 @@ def test_every_accepted_survivor_names_a_mutant_that_exists():
         for mutant in mutants((ROOT / module).read_text(encoding="utf-8"), module.removeprefix("django_appdb/"))
     }
     assert set(load_accepted()) <= existing
+
+
+def test_a_pending_survivor_is_counted_apart_and_must_go_once_killed():
+    tally = Tally("django_appdb/m.py", mutants=3, killed=2, survived=["m.py:f: 1 -> 2"])
+    text, passed = report([tally], {}, wall=1.0, pending={"m.py:f: 1 -> 2": "pending"})
+    assert passed, text
+    assert text.splitlines()[2].split() == ["m.py", "3", "2", "1", "0", "1", "0"]
+    killed = Tally("django_appdb/m.py", mutants=3, killed=3)
+    text, passed = report([killed], {}, wall=1.0, pending={"m.py:f: 1 -> 2": "pending"})
+    assert not passed
+    assert "no longer survive or no longer exist" in text
+
+
+def test_every_pending_survivor_names_a_mutant_that_exists_and_is_not_also_accepted():
+    existing = {
+        mutant.name
+        for module in TARGETS
+        for mutant in mutants((ROOT / module).read_text(encoding="utf-8"), module.removeprefix("django_appdb/"))
+    }
+    assert set(load_pending()) <= existing
+    assert not set(load_pending()) & set(load_accepted())
