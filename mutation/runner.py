@@ -149,7 +149,7 @@ def _check_target(worker: Worker, module: str, tests: Sequence[str]) -> float:
     return seconds
 
 
-def run(modules: Sequence[str], jobs: int) -> list[Tally]:
+def run(modules: Sequence[str], jobs: int, match: str = "") -> list[Tally]:
     """Run every mutant of ``modules`` on ``jobs`` workers; the tallies, in the order of ``modules``."""
     workers = [Worker() for _ in range(jobs)]
     tallies = {module: Tally(module) for module in modules}
@@ -167,6 +167,8 @@ def run(modules: Sequence[str], jobs: int) -> list[Tally]:
             source = (ROOT / module).read_text(encoding="utf-8")
             timeout = 3 * baselines[module] + 10
             for mutant in mutants(source, module.removeprefix("django_appdb/")):
+                if match not in mutant.name:
+                    continue
                 queue.put((module, mutant, timeout))
                 tallies[module].mutants += 1
         for _ in workers:
@@ -269,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help=f"target modules (default: all of {', '.join(TARGETS)})")
     parser.add_argument("--jobs", type=int, default=2, help="parallel workers (default: 2)")
     parser.add_argument("--report", type=Path, help="also write the report to this file")
+    parser.add_argument("--match", default="", help="run only the mutants whose name contains this text")
     parser.add_argument("--list", action="store_true", help="print every mutant's name and line, run nothing")
     options = parser.parse_args(argv)
     modules = list(options.modules) or list(TARGETS)
@@ -282,11 +285,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     accepted = load_accepted()
     pending = load_pending()
     start = time.monotonic()
-    tallies = run(modules, max(1, options.jobs))
+    tallies = run(modules, max(1, options.jobs), options.match)
     if options.modules:
         # A partial run says nothing about the other targets' listed survivors.
         accepted = {name: reason for name, reason in accepted.items() if _in(name, modules)}
         pending = {name: reason for name, reason in pending.items() if _in(name, modules)}
+    if options.match:
+        # Only the mutants run can say whether a listed one still survives.
+        accepted = {name: reason for name, reason in accepted.items() if options.match in name}
+        pending = {name: reason for name, reason in pending.items() if options.match in name}
     text, passed = report(tallies, accepted, time.monotonic() - start, pending)
     print(text)
     if options.report is not None:
