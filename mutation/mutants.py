@@ -219,6 +219,7 @@ def mutants(source: str, module: str) -> Iterator[Mutant]:
         before = _short(node)
         swap = collector.statement_swaps.get(id(node))
         if swap is not None:
+            assert isinstance(node, ast.stmt)
             text, after = _swap_statement(tree, node, swap), ast.unparse(swap)
         else:
             apply()

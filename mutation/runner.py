@@ -223,7 +223,7 @@ def report(
 ) -> tuple[str, bool]:
     """The report's text, and whether the run passes."""
     pending = pending or {}
-    rows = [("module", "mutants", "killed", "survived", "accepted", "pending", "unexpected")]
+    rows: list[tuple[str, ...]] = [("module", "mutants", "killed", "survived", "accepted", "pending", "unexpected")]
     unexpected: list[str] = []
     stale: list[str] = []
     survivors = {name for tally in tallies for name in tally.survived}
