@@ -134,7 +134,7 @@ def minimal(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Run ruff's linter and its formatter's check on the package, the tests and the tools."""
     session.install("ruff")
-    paths = ("django_appdb", "tests", "testproject", "reliability", "bench", "docs/conf.py", "noxfile.py")
+    paths = ("django_appdb", "tests", "testproject", "reliability", "bench", "mutation", "docs/conf.py", "noxfile.py")
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
@@ -174,3 +174,15 @@ def coverage(session: nox.Session) -> None:
     )
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "report")
+
+
+@nox.session(python=DJANGO_PYTHONS[LATEST_DJANGO][-1])
+def mutation(session: nox.Session) -> None:
+    """Mutate the routing, discovery, merge, masking and replica modules; fail on an unlisted survivor.
+
+    The report's table is also written to ``$APPDB_MUTATION_REPORT`` when that
+    is set (``.ci/run`` prints it at the end); ``docs/mutation.md`` explains it.
+    """
+    session.install("-e", ".[dev]")
+    report = os.environ.get("APPDB_MUTATION_REPORT", "").strip() or str(Path(session.create_tmp()) / "mutation.txt")
+    session.run("python", "-m", "mutation", "--report", report, *session.posargs)

@@ -1,5 +1,7 @@
 """Masking and identity of database URLs."""
 
+from pathlib import Path
+
 import pytest
 
 from django_appdb.dburls import identity, mask_settings, mask_text, mask_url, parse_url, settings_to_url
@@ -134,3 +136,71 @@ def test_settings_to_url_round_trips_through_parse_url(settings_dict, url):
     parsed = parse_url(url)
     for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT"):
         assert str(parsed.get(key) or "") == str(settings_dict.get(key) or ""), key
+
+
+PG = "django.db.backends.postgresql"
+SQLITE = "django.db.backends.sqlite3"
+
+
+def test_sqlite_path_is_the_resolved_file_and_none_for_memory_and_other_engines(tmp_path):
+    from django_appdb.dburls import sqlite_path
+
+    assert sqlite_path({"ENGINE": SQLITE, "NAME": str(tmp_path / "a.db")}) == (tmp_path / "a.db").resolve()
+    assert sqlite_path({"ENGINE": SQLITE, "NAME": f"file:{tmp_path / 'b.db'}?mode=ro"}) == (tmp_path / "b.db").resolve()
+    for name in ("", ":memory:", "file:x?mode=memory&cache=shared", None):
+        assert sqlite_path({"ENGINE": SQLITE, "NAME": name}) is None
+    assert sqlite_path({"ENGINE": PG, "NAME": "app"}) is None
+    assert sqlite_path({"NAME": str(tmp_path / "a.db")}) is None
+
+
+def test_selecting_options_are_the_engines_own_non_empty_ones():
+    from django_appdb.dburls import selecting_options
+
+    options = {"service": "svc", "options": "-c search_path=s", "sslmode": "require", "host": "", "port": None}
+    assert selecting_options({"ENGINE": PG, "OPTIONS": options}) == (
+        ("service", "svc"),
+        ("options", "-c search_path=s"),
+    )
+    assert selecting_options({"ENGINE": PG}) == ()
+    assert selecting_options({"ENGINE": PG, "OPTIONS": "not a mapping"}) == ()
+    assert selecting_options({"OPTIONS": options}) == ()
+
+
+def test_identity_keeps_engine_host_port_name_user_and_selecting_options_apart():
+    base = {"ENGINE": PG, "HOST": "Db.Example", "PORT": "", "NAME": "app", "USER": "u", "OPTIONS": {"service": "s"}}
+    assert identity(base) == (PG, "db.example", "5432", "app", "u", (("service", "s"),))
+    assert identity({**base, "USER": None}) == (PG, "db.example", "5432", "app", "", (("service", "s"),))
+    assert identity({**base, "HOST": None})[1] == ""
+
+
+def test_physical_identity_joins_local_hosts_users_and_vendor_families():
+    local = {"ENGINE": PG, "HOST": "127.0.0.1", "PORT": "5432", "NAME": "app", "USER": "a"}
+    assert identity(local, physical=True) == ("postgresql", "localhost", "5432", "app", ())
+    assert identity({**local, "HOST": "/var/run/postgresql", "USER": "b"}, physical=True) == identity(
+        local, physical=True
+    )
+    remote = identity({**local, "HOST": "db.example"}, physical=True)
+    assert remote == ("postgresql", "db.example", "5432", "app", ())
+    custom = {**local, "ENGINE": "my.backends.postgres"}
+    assert identity(custom, physical=True)[0] == "my.backends.postgres"
+
+
+def test_physical_identity_of_sqlite_files_and_memory(tmp_path):
+    path = tmp_path / "a.db"
+    assert identity({"ENGINE": SQLITE, "NAME": str(path)}, physical=True) == ("sqlite", str(path.resolve()))
+    shared = "file:m?mode=memory&cache=shared"
+    assert identity({"ENGINE": SQLITE, "NAME": shared}, physical=True) == ("sqlite", shared)
+    assert identity({"ENGINE": SQLITE, "NAME": ":memory:"}, physical=True) is None
+    assert identity({"ENGINE": SQLITE, "NAME": "file:m?mode=memory"}, physical=True) is None
+    assert identity({"ENGINE": SQLITE, "NAME": "file:m?cache=shared"}, physical=True) == (
+        "sqlite",
+        str(Path("m").resolve()),
+    )
+
+
+def test_routing_identity_of_sqlite_makes_only_plain_paths_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert identity({"ENGINE": SQLITE, "NAME": "a.db"}) == (SQLITE, str(tmp_path / "a.db"))
+    assert identity({"ENGINE": SQLITE, "NAME": ":memory:"}) == (SQLITE, ":memory:")
+    assert identity({"ENGINE": SQLITE, "NAME": "file:a.db?mode=ro"}) == (SQLITE, "file:a.db?mode=ro")
+    assert identity({"ENGINE": SQLITE, "NAME": ""}) == (SQLITE, "")

@@ -155,6 +155,23 @@ class TestInstallation:
         with override_settings(DATABASE_ROUTERS=routers):
             assert [type(r).__name__ for r in router.routers] == ["First", "AppDatabaseRouter", "First"]
 
+    def test_installing_again_adds_no_second_router(self):
+        from django_appdb import routers
+
+        routers.install()
+        routers.install()
+        assert len(installed()) == 1
+
+    def test_patching_djangos_router_list_twice_wraps_it_once(self):
+        from django.db.utils import ConnectionRouter
+
+        from django_appdb import routers
+
+        wrapped = ConnectionRouter.__dict__["routers"]
+        routers._patch_connection_router()
+        assert ConnectionRouter.__dict__["routers"] is wrapped
+        assert len([r for r in ConnectionRouter().routers if isinstance(r, AppDatabaseRouter)]) == 1
+
 
 class TestWhatDjangosRouterApiAccepts:
     """The router takes whatever Django's router API takes, and never raises."""
