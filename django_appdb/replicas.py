@@ -151,16 +151,15 @@ class ReplicaHealth:
 health = ReplicaHealth()
 
 
-def _choice(primary: str) -> str | list[str]:
-    """Return the alias a read of ``primary`` uses without probing, or the replicas to try, in order."""
+def _choice(primary: str, context: _Context) -> str | list[str]:
+    """Return the alias a read of ``primary`` in ``context`` uses without probing, or the replicas to try, in order."""
     # Called on every read of a database with replicas: the common cases
     # (pinned, or a replica already chosen and nothing known against it)
     # come first and make no further calls.
+    if context.pin_all or primary in context.pinned:
+        return primary
     names = state.replicas.get(primary)
     if not names:
-        return primary
-    context = _current.get()
-    if context.pin_all or primary in context.pinned:
         return primary
     if not context.replicas_in_tests and guard.running_tests():
         return primary
@@ -224,7 +223,10 @@ def read_alias(
     ``probe`` connects to a candidate (and returns its lag when one is due);
     an exception in ``errors`` marks it down for the retry interval.
     """
-    decision = _choice(primary)
+    context = _current.get()
+    if context.pin_all or primary in context.pinned:
+        return primary  # The commonest answer after a write, without a further call.
+    decision = _choice(primary, context)
     if isinstance(decision, str):
         return decision
     for alias in decision:
@@ -240,7 +242,7 @@ def read_alias(
 
 async def aread_alias(primary: str, probe: Callable[[str], Any], errors: tuple[type[BaseException], ...]) -> str:
     """The same as :func:`read_alias`, with a probe to await."""
-    decision = _choice(primary)
+    decision = _choice(primary, _current.get())
     if isinstance(decision, str):
         return decision
     for alias in decision:
