@@ -39,7 +39,6 @@ from django.db import DatabaseError, connections
 
 from django_appdb.conf import conf
 from django_appdb.state import resolve_alias, state
-from django_appdb.testing import guard
 
 __all__ = [
     "ReplicaHealth",
@@ -151,6 +150,19 @@ class ReplicaHealth:
 health = ReplicaHealth()
 
 
+_running_tests: Callable[[], bool] | None = None
+
+
+def _in_tests() -> bool:
+    # The test guard's check, imported on first use (the core imports no test machinery when loaded), then kept.
+    global _running_tests
+    if _running_tests is None:
+        from django_appdb.testing.guard import running_tests
+
+        _running_tests = running_tests
+    return _running_tests()
+
+
 def _choice(primary: str, context: _Context) -> str | list[str]:
     """Return the alias a read of ``primary`` in ``context`` uses without probing, or the replicas to try, in order."""
     # Called on every read of a database with replicas: the common cases
@@ -161,7 +173,7 @@ def _choice(primary: str, context: _Context) -> str | list[str]:
     names = state.replicas.get(primary)
     if not names:
         return primary
-    if not context.replicas_in_tests and guard.running_tests():
+    if not context.replicas_in_tests and _in_tests():
         return primary
     chosen = context.chosen.get(primary)
     if chosen is not None:
