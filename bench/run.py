@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, str, str]] = {
     "4": ("bench.startup", "django.setup() start-up", "<= 1.05x"),
     "5": ("bench.concurrency", "200 concurrent async sessions on PostgreSQL", "throughput ≥ 0.95x"),
     "6": ("bench.instructions", "django.setup() start-up, instructions (callgrind)", "<= 1.05x"),
+    "7": ("bench.replicas", "routing decisions with read replicas", "<= 1.00x"),
     "8": ("bench.pooler", "SQLAlchemy request on PostgreSQL, no pooler and behind PgBouncer", "<= 1.02x"),
 }
 
@@ -51,7 +52,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="PostgreSQL server to use, as a URL naming a base database (default: $APPDB_TEST_POSTGRES_URL)",
     )
     parser.add_argument("--quick", action="store_true", help="fewer rounds and shorter samples (noisier)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,8", help="comma-separated benchmark numbers (default: all)")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated benchmark numbers (default: all)")
     parser.add_argument("--rounds", type=int, help="alternated rounds per comparison")
     parser.add_argument("--sample-ms", type=float, help="target length of one timed sample, in ms")
     parser.add_argument("--repeats", type=int, help="start-up runs per configuration (benchmark 4)")

@@ -32,11 +32,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, field, replace
-from types import TracebackType
-from typing import Any, TypeVar
+from types import MappingProxyType, TracebackType
+from typing import Any, NamedTuple, TypeVar
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 
 from django_appdb.conf import conf
 from django_appdb.state import resolve_alias, state
@@ -64,14 +63,18 @@ LAG_SQL = (
 )
 
 
-@dataclass(frozen=True)
-class _Context:
-    """One context's read-your-writes state; replaced, never changed, so copied contexts stay apart."""
+class _Context(NamedTuple):
+    """One context's read-your-writes state; replaced, never changed, so copied contexts stay apart.
+
+    A named tuple rather than a frozen dataclass: it is read on every routing
+    decision and replaced on a context's first read and first write, and a
+    tuple's fields and ``_replace`` cost a fraction of a dataclass's.
+    """
 
     pinned: frozenset[str] = frozenset()
     pin_all: bool = False
     written: frozenset[str] = frozenset()
-    chosen: Mapping[str, str] = field(default_factory=dict)
+    chosen: Mapping[str, str] = MappingProxyType({})
     replicas_in_tests: bool = False
 
 
@@ -82,8 +85,9 @@ _current: ContextVar[_Context] = ContextVar("django_appdb.replicas", default=_EM
 def pin(primary: str) -> None:
     """Record a write to ``primary``: the current context reads it from the primary from now on."""
     context = _current.get()
-    if primary not in context.pinned or primary not in context.written:
-        _current.set(replace(context, pinned=context.pinned | {primary}, written=context.written | {primary}))
+    # ``written`` is always within ``pinned`` (a block's pins end with it, its writes' do not): one test.
+    if primary not in context.written:
+        _current.set(context._replace(pinned=context.pinned | {primary}, written=context.written | {primary}))
 
 
 def written() -> frozenset[str]:
@@ -129,9 +133,12 @@ class ReplicaHealth:
 
     def lagging(self, alias: str) -> bool:
         """Return whether ``alias``'s last measured lag exceeds ``APPDB_REPLICA_MAX_LAG``."""
-        limit = conf.REPLICA_MAX_LAG
         measured = self.lag.get(alias)
-        return limit is not None and measured is not None and measured[0] > limit
+        if measured is None:
+            # Nothing measured: not lagging, whatever the limit (not read, then: a read of the settings costs more).
+            return False
+        limit = conf.REPLICA_MAX_LAG
+        return limit is not None and measured[0] > limit
 
     def clear(self) -> None:
         """Forget everything (the settings changed)."""
@@ -143,26 +150,39 @@ class ReplicaHealth:
 health = ReplicaHealth()
 
 
+_running_tests: Callable[[], bool] | None = None
+
+
 def _in_tests() -> bool:
-    from django_appdb.testing import guard
+    # The test guard's check, imported on first use (the core imports no test machinery when loaded), then kept.
+    global _running_tests
+    if _running_tests is None:
+        from django_appdb.testing.guard import running_tests
 
-    return guard.running_tests()
+        _running_tests = running_tests
+    return _running_tests()
 
 
-def _choice(primary: str) -> str | list[str]:
-    """Return the alias a read of ``primary`` uses without probing, or the replicas to try, in order."""
+def _choice(primary: str, context: _Context) -> str | list[str]:
+    """Return the alias a read of ``primary`` in ``context`` uses without probing, or the replicas to try, in order."""
+    # Called on every read of a database with replicas: the common cases
+    # (pinned, or a replica already chosen and nothing known against it)
+    # come first and make no further calls.
+    if context.pin_all or primary in context.pinned:
+        return primary
     names = state.replicas.get(primary)
     if not names:
-        return primary
-    context = _current.get()
-    if context.pin_all or primary in context.pinned:
         return primary
     if not context.replicas_in_tests and _in_tests():
         return primary
     chosen = context.chosen.get(primary)
+    if chosen is not None:
+        if not health.down_until and not health.lag:
+            # Nothing is down and no lag was measured: the chosen replica stands.
+            return chosen
+        if not health.is_down(chosen, time.monotonic()) and not health.lagging(chosen):
+            return chosen
     now = time.monotonic()
-    if chosen is not None and not health.is_down(chosen, now) and not health.lagging(chosen):
-        return chosen
     usable = [name for name in names if not health.is_down(name, now)]
     random.shuffle(usable)
     return usable
@@ -176,7 +196,7 @@ def _accept(primary: str, alias: str, lag: float | None) -> bool:
     if health.lagging(alias):
         return False
     context = _current.get()
-    _current.set(replace(context, chosen={**context.chosen, primary: alias}))
+    _current.set(context._replace(chosen={**context.chosen, primary: alias}))
     return True
 
 
@@ -185,14 +205,12 @@ def _fallback(primary: str) -> str:
     # No replica is usable: the primary, without pinning (a later read tries the replicas again).
     chosen = dict(context.chosen)
     chosen.pop(primary, None)
-    _current.set(replace(context, chosen=chosen))
+    _current.set(context._replace(chosen=chosen))
     return primary
 
 
 def _django_probe(alias: str) -> float | None:
     """Connect ``alias``'s Django connection, checking a kept one still answers; return its lag when one is due."""
-    from django.db import connections
-
     connection = connections[alias]
     if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
         # Kept from before the replica went away (a worker's, between its
@@ -217,7 +235,10 @@ def read_alias(
     ``probe`` connects to a candidate (and returns its lag when one is due);
     an exception in ``errors`` marks it down for the retry interval.
     """
-    decision = _choice(primary)
+    context = _current.get()
+    if context.pin_all or primary in context.pinned:
+        return primary  # The commonest answer after a write, without a further call.
+    decision = _choice(primary, context)
     if isinstance(decision, str):
         return decision
     for alias in decision:
@@ -233,7 +254,7 @@ def read_alias(
 
 async def aread_alias(primary: str, probe: Callable[[str], Any], errors: tuple[type[BaseException], ...]) -> str:
     """The same as :func:`read_alias`, with a probe to await."""
-    decision = _choice(primary)
+    decision = _choice(primary, _current.get())
     if isinstance(decision, str):
         return decision
     for alias in decision:
@@ -320,12 +341,12 @@ class use_primary(_ContextBlock):
 
     def _new(self, outer: _Context) -> _Context:
         if not self._labels:
-            return replace(outer, pin_all=True)
-        return replace(outer, pinned=outer.pinned | {resolve_alias(label) for label in self._labels})
+            return outer._replace(pin_all=True)
+        return outer._replace(pinned=outer.pinned | {resolve_alias(label) for label in self._labels})
 
     def _restored(self, outer: _Context, inner: _Context) -> _Context:
         # The block's pins end with it; its writes keep theirs, and its replica choices stand.
-        return replace(inner, pinned=outer.pinned | inner.written, pin_all=outer.pin_all)
+        return inner._replace(pinned=outer.pinned | inner.written, pin_all=outer.pin_all)
 
 
 class replica_scope(_ContextBlock):
@@ -360,4 +381,4 @@ def pin_for_request(aliases: Iterable[str]) -> None:
     context = _current.get()
     known = {alias for alias in aliases if alias in state.replicas}
     if known - context.pinned:
-        _current.set(replace(context, pinned=context.pinned | known))
+        _current.set(context._replace(pinned=context.pinned | known))

@@ -46,10 +46,12 @@ class AppDatabaseRouter:
             alias = self._models[model]
         except (KeyError, TypeError):
             alias = self._slow_route(model)
-        if self._replicas and (alias or DEFAULT_DB_ALIAS) in self._replicas:
-            chosen = replicas.read_alias(alias or DEFAULT_DB_ALIAS)
-            # The primary of an app on default stays None, as without replicas.
-            return chosen if alias or chosen != DEFAULT_DB_ALIAS else None
+        if self._replicas:
+            primary = alias or DEFAULT_DB_ALIAS
+            if primary in self._replicas:
+                chosen = replicas.read_alias(primary)
+                # The primary of an app on default stays None, as without replicas.
+                return chosen if alias or chosen != DEFAULT_DB_ALIAS else None
         return alias
 
     def db_for_write(self, model: type[Model] | Model, **hints: Any) -> str | None:
@@ -58,8 +60,10 @@ class AppDatabaseRouter:
             alias = self._models[model]
         except (KeyError, TypeError):
             alias = self._slow_route(model)
-        if self._replicas and (alias or DEFAULT_DB_ALIAS) in self._replicas:
-            replicas.pin(alias or DEFAULT_DB_ALIAS)
+        if self._replicas:
+            primary = alias or DEFAULT_DB_ALIAS
+            if primary in self._replicas:
+                replicas.pin(primary)
         return alias
 
     def _slow_route(self, model: type[Model] | Model) -> str | None:
@@ -73,13 +77,17 @@ class AppDatabaseRouter:
 
     def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool:
         """Allow a relation only between two objects on the same database (a primary and its replicas are one)."""
-        aliases = self._aliases
-        db1 = obj1._state.db or aliases.get(_concrete_label(obj1), DEFAULT_DB_ALIAS)
-        db2 = obj2._state.db or aliases.get(_concrete_label(obj2), DEFAULT_DB_ALIAS)
-        if self._primaries:
-            db1 = self._primaries.get(db1, db1)
-            db2 = self._primaries.get(db2, db2)
-        return db1 == db2
+        db1 = obj1._state.db
+        db2 = obj2._state.db
+        if db1 is None or db2 is None:
+            # Unsaved: where the model's app would save it (rare; Django assigns a database first).
+            aliases = self._aliases
+            db1 = db1 or aliases.get(_concrete_label(obj1), DEFAULT_DB_ALIAS)
+            db2 = db2 or aliases.get(_concrete_label(obj2), DEFAULT_DB_ALIAS)
+        if db1 == db2:
+            return True
+        primaries = self._primaries
+        return bool(primaries) and primaries.get(db1, db1) == primaries.get(db2, db2)
 
     def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool | None:
         """Allow an app's migrations only on its own alias, and none on a read replica.

@@ -3,6 +3,8 @@
 Nothing here looks at a timing; ``python -m bench`` is where the numbers are.
 """
 
+import sys
+
 import pytest
 
 from bench import run
@@ -29,6 +31,67 @@ def test_router_benchmark_runs_and_renders_its_rows():
     table = render(rows).splitlines()
     assert table[0].startswith("| # | benchmark | ours | baseline |")
     assert len(table) == 2 + len(rows)
+
+
+@pytest.mark.subprocess
+def test_replica_benchmark_measures_ours_against_the_hand_written_router_and_multidb():
+    rows = run.run_benchmarks(run.parse_args(["--only", "7", *TINY]))
+
+    decisions = [
+        "router.db_for_read, replicas",
+        "router.db_for_read after a write (pinned)",
+        "router.db_for_write, replicas",
+        "router.allow_relation, replica and primary objects",
+        "a request: 2 reads, a write, 2 pinned reads, allow_relation",
+    ]
+    assert [row.what for row in rows] == [
+        *decisions,
+        *(f"{what}, vs multidb" for what in decisions),
+        "noise control: router.db_for_read, ours vs ours",
+    ]
+    # Each worker checks that its router routes the workload as the others do
+    # before timing; a disagreement fails the benchmark, with a failure row.
+    for row in rows:
+        assert not row.met.startswith("not available"), row
+        assert row.ratio.endswith("]") and float(row.ratio.split("x")[0]) > 0, row
+    assert {row.met for row in rows[:5]} <= {"yes", "no"}
+    assert {row.goal for row in rows[:5]} == {"<= 1.00x"}
+    assert {row.met for row in rows[5:]} == {"n/a"}
+    assert all("(hand-written replica router, ContextVar)" in row.baseline for row in rows[:5])
+    assert all("(multidb.PinningReplicaRouter)" in row.baseline for row in rows[5:10])
+    assert rows[4].ours.endswith("/request") and rows[0].ours.endswith("/call")
+
+
+def forgetful_install() -> None:
+    """Worker side: install a hand-written router that forgets read-your-writes."""
+    from bench import replicas
+
+    class Forgetful(replicas.HandWrittenReplicaRouter):
+        def db_for_write(self, model: object, **hints: object) -> str:
+            return replicas.PRIMARY
+
+    replicas.check_equivalent(replicas.Variant([Forgetful()], replicas._hand_scope))
+
+
+@pytest.mark.subprocess
+def test_the_replica_benchmark_refuses_to_time_a_router_that_routes_differently(tmp_path):
+    from bench import replicas
+    from bench.project import Worker, WorkerError
+    from bench.report import Context
+    from bench.timing import QUICK
+
+    project = replicas.project(Context(tmp=tmp_path, budget=QUICK, postgres=None))
+    with Worker(project, "check") as worker:
+        worker.call("bench.replicas:install", variant_name="hand")  # The real one passes.
+        with pytest.raises(WorkerError, match="a read after a write went to 'replica_"):
+            worker.call("tests.test_bench:forgetful_install")
+
+
+def test_the_replica_benchmark_says_why_multidb_is_not_measured(monkeypatch):
+    from bench import replicas
+
+    monkeypatch.setitem(sys.modules, "multidb", None)
+    assert (replicas.multidb_status() or "").startswith("django-multidb-router does not import:")
 
 
 @pytest.mark.subprocess
