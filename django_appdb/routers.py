@@ -50,8 +50,13 @@ class AppDatabaseRouter:
             primary = alias or DEFAULT_DB_ALIAS
             if primary in self._replicas:
                 chosen = replicas.read_alias(primary)
-                # The primary of an app on default stays None, as without replicas.
-                return chosen if alias or chosen != DEFAULT_DB_ALIAS else None
+                if alias or chosen != DEFAULT_DB_ALIAS:
+                    return chosen
+                # The primary of an app on default stays None, as without
+                # replicas, so Django's fallback to the instance's database
+                # applies, except from an instance read on a replica of
+                # default: that fallback would read the replica when pinned.
+                return DEFAULT_DB_ALIAS if self._on_replica_of_default(hints) else None
         return alias
 
     def db_for_write(self, model: type[Model] | Model, **hints: Any) -> str | None:
@@ -64,7 +69,14 @@ class AppDatabaseRouter:
             primary = alias or DEFAULT_DB_ALIAS
             if primary in self._replicas:
                 replicas.pin(primary)
+                if alias is None and self._on_replica_of_default(hints):
+                    # Django would save to the instance's database: the replica.
+                    return DEFAULT_DB_ALIAS
         return alias
+
+    def _on_replica_of_default(self, hints: dict[str, Any]) -> bool:
+        instance = hints.get("instance")
+        return instance is not None and self._primaries.get(instance._state.db) == DEFAULT_DB_ALIAS
 
     def _slow_route(self, model: type[Model] | Model) -> str | None:
         # Models made after start-up (migration state, isolate_apps), and

@@ -291,6 +291,27 @@ def test_default_with_replicas(monkeypatch, sqlite_replica):
     assert app_router.db_for_read(Order) == "orders"
 
 
+def test_an_object_read_on_a_replica_of_default_is_saved_to_default(monkeypatch, sqlite_replica):
+    replica = sqlite_replica("default_replica_1")
+    give_replicas(monkeypatch, "default", replica)
+    from_replica = Category(name="c")
+    from_replica._state.db = replica
+    elsewhere = Category(name="d")
+    elsewhere._state.db = "inventory"
+    with replica_routing():
+        # Django saves an object where it was read when routers say None: never on a replica.
+        assert router.db_for_write(Category, instance=from_replica) == "default"
+        assert replicas.written() == {"default"}
+        # Pinned now: a related read from that object goes to the primary, not back to the replica.
+        assert router.db_for_read(Category, instance=from_replica) == "default"
+        # An object read with using() elsewhere keeps Django's own rule.
+        assert router.db_for_write(Category, instance=elsewhere) == "inventory"
+        assert router.db_for_read(Category, instance=elsewhere) == "inventory"
+    with replica_routing(), replica_scope():
+        # Unpinned, a read from it may go to a replica, as any read does.
+        assert router.db_for_read(Category, instance=from_replica) == replica
+
+
 # -- relations and migrations ----------------------------------------------------------------------
 
 
