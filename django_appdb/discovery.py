@@ -60,6 +60,7 @@ MODULE_SETTINGS: dict[str, tuple[type, ...]] = {
     "DATABASE_TEST": (dict,),
     "DATABASE_REPLICA_URLS": (list, tuple),
     **CONNECTION_SETTINGS,
+    "DATABASE_POOL": (bool, dict),
     "SQLALCHEMY_ENGINE_OPTIONS": (dict,),
 }
 

@@ -14,6 +14,7 @@ import dj_database_url
 from django_appdb.dburls import is_file_engine, known_schemes, mask_url, parse_url
 from django_appdb.discovery import CONNECTION_SETTINGS, Declaration
 from django_appdb.exceptions import AppDatabaseConfigError
+from django_appdb.nativepool import apply_pool, take_url_pool
 
 __all__ = ["settings_for"]
 
@@ -103,6 +104,7 @@ def settings_for(declaration: Declaration) -> dict[str, Any]:
             "Add the database name after the host (scheme://user:password@host:port/NAME), "
             "or a ?service= for PostgreSQL.",
         )
+    from_url = take_url_pool(declaration, settings_dict.setdefault("OPTIONS", {}))
     options = declaration.options
     if "DATABASE_OPTIONS" in options:
         settings_dict["OPTIONS"] = {**settings_dict.get("OPTIONS", {}), **options["DATABASE_OPTIONS"]}
@@ -111,4 +113,7 @@ def settings_for(declaration: Declaration) -> dict[str, Any]:
     for key in CONNECTION_SETTINGS:
         if key in options:
             settings_dict[key] = options[key]
+    apply_pool(declaration, settings_dict, from_url)
+    if not settings_dict["OPTIONS"]:
+        del settings_dict["OPTIONS"]
     return settings_dict
