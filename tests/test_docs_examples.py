@@ -140,6 +140,7 @@ def test_the_commands_page_names_every_option(command: str):
     assert f"## `manage.py {command}`" in page
     parser = load_command_class("django_appdb", command).create_parser("manage.py", command)
     own = {"--json", "--timeout", "--dry-run", "--noinput", "--fake", "--fake-initial", "--plan", "--check"}
+    own |= {"--connections", "--processes", "--threads", "--sqlalchemy"}
     options = {opt for action in parser._actions for opt in action.option_strings if opt in own}
     assert options, command
     section = page.split(f"## `manage.py {command}`", 1)[1].split("\n## ", 1)[0]
