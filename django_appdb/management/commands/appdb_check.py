@@ -28,7 +28,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("app_label", nargs="*", help="Only check the databases of these apps.")
-        parser.add_argument("--json", action="store_true", help="Print JSON: an array, one object per alias.")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="Print JSON: an array, one object per alias (with --connections: one object, the budget).",
+        )
         parser.add_argument(
             "--timeout",
             type=float,
