@@ -47,10 +47,9 @@ _PG_SQL = (
     "coalesce(current_setting('reserved_connections', true), '0')::int, "
     "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
 )
-_MYSQL_SQL = (
-    "SELECT @@max_connections, 0, 0, "
-    "(SELECT variable_value FROM performance_schema.global_status WHERE variable_name = 'Threads_connected')"
-)
+#: MySQL and MariaDB: the limit (SUPER has one connection beyond it), then the connections now.
+_MYSQL_SQL = "SELECT @@max_connections, 0, 0"
+_MYSQL_IN_USE = "SHOW GLOBAL STATUS LIKE 'Threads_connected'"
 
 
 def _pooler(alias: str) -> str | None:
@@ -287,8 +286,15 @@ class _Query(threading.Thread):
         try:
             with standalone_connection(self.alias, connect_timeout=self.timeout) as wrapper:
                 with wrapper.cursor() as cursor:
-                    cursor.execute(_PG_SQL if self.server.vendor == "postgresql" else _MYSQL_SQL)
-                    self.row = tuple(cursor.fetchone() or ())
+                    if self.server.vendor == "postgresql":
+                        cursor.execute(_PG_SQL)
+                        self.row = tuple(cursor.fetchone() or ())
+                    else:
+                        cursor.execute(_MYSQL_SQL)
+                        limits = tuple(cursor.fetchone() or ())
+                        cursor.execute(_MYSQL_IN_USE)
+                        status = cursor.fetchone()
+                        self.row = (*limits, status[1] if status else None) if limits else ()
         except Exception as exc:
             self.error = describe_error(exc, connections.settings[self.alias])
 
@@ -340,7 +346,9 @@ def connection_budget(
         elif query.error is not None or not query.row:
             server.error = query.error or "no answer"
         else:
-            server.max_connections, superuser, reserved, in_use = (int(value) for value in query.row)
-            server.reserved = superuser + reserved
-            server.in_use = in_use
+            max_connections, superuser, reserved, in_use = query.row
+            server.max_connections = int(max_connections)
+            server.reserved = int(superuser) + int(reserved)
+            # None where the server does not say (MySQL without performance_schema).
+            server.in_use = None if in_use is None else int(in_use)
     return Budget(processes, threads, sqlalchemy, list(servers.values()))

@@ -286,3 +286,38 @@ def test_test_project_on_sqlite_alone(sqlite_project):
     data = json.loads(result.stdout)
     assert {server["status"] for server in data["servers"]} == {"not applicable"}
     assert data["over_budget"] is False
+
+
+def test_mysql_limit_and_threads_connected(monkeypatch):
+    from contextlib import contextmanager
+
+    from django_appdb.operations import budget as budget_module
+
+    answers = {
+        budget_module._MYSQL_SQL: (151, 0, 0),
+        budget_module._MYSQL_IN_USE: ("Threads_connected", "7"),
+    }
+
+    class Cursor:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def execute(self, sql):
+            self.row = answers[sql]
+
+        def fetchone(self):
+            return self.row
+
+    @contextmanager
+    def fake_connection(alias, connect_timeout=None):
+        yield type("Wrapper", (), {"cursor": lambda self: Cursor()})()
+
+    monkeypatch.setattr(budget_module, "standalone_connection", fake_connection)
+    mysql = {"ENGINE": "django.db.backends.mysql", "NAME": "shop", "HOST": "127.0.0.1", "PORT": "3306"}
+    monkeypatch.setitem(connections.settings, "orders", {**connections.settings["orders"], **mysql, "OPTIONS": {}})
+    server = _server(connection_budget(["orders"], threads=2, sqlalchemy="none"), "orders")
+    assert (server.vendor, server.max_connections, server.available, server.in_use) == ("mysql", 151, 151, 7)
+    assert (server.worst_case, server.status) == (2, "ok")
