@@ -97,7 +97,7 @@ class Plan:
 
 
 #: What ``database.py`` may declare besides where the database is.
-_CONNECTION_OPTIONS = ("DATABASE_OPTIONS", "DATABASE_TEST", *CONNECTION_SETTINGS)
+_CONNECTION_OPTIONS = ("DATABASE_OPTIONS", "DATABASE_TEST", "DATABASE_POOL", *CONNECTION_SETTINGS)
 #: The ``DATABASES`` keys those set, by the name ``database.py`` gives them.
 _DECLARED_KEYS = {"DATABASE_TEST": "TEST", **{key: key for key in CONNECTION_SETTINGS}}
 
@@ -165,6 +165,14 @@ class _Planner(ReplicaPlanning, DirectPlanning):
     def assign(self, declaration: Declaration) -> AppDatabase:
         if declaration.source_kind == "default":
             self._same_pooler(declaration, DEFAULT_DB_ALIAS, declaration.pooler)
+            if "DATABASE_POOL" in declaration.options:
+                raise AppDatabaseConfigError(
+                    declaration.label,
+                    f"module {declaration.module_path} (DATABASE_POOL)",
+                    "declares a connection pool, but the app uses the default database, "
+                    "whose settings it cannot change.",
+                    "Set OPTIONS['pool'] in settings.DATABASES['default'], or give the app a DATABASE_URL.",
+                )
             return self.record(declaration, DEFAULT_DB_ALIAS, None)
         if declaration.url is None:
             named = self._named_alias(declaration)

@@ -29,8 +29,7 @@ T = TypeVar("T")
 
 def pooler(alias: str) -> str | None:
     """Return the connection pooler declared in front of ``alias`` (``"pgbouncer-transaction"``...), or None."""
-    accessor = getattr(state, "pooler_of", None)
-    return None if accessor is None else accessor(alias)
+    return state.pooler_of(alias)
 
 
 def direct_wrapper(alias: str, settings_dict: dict[str, Any] | None = None) -> BaseDatabaseWrapper | None:

@@ -69,6 +69,7 @@ MODULE_SETTINGS: dict[str, tuple[type, ...]] = {
     "DATABASE_DIRECT_URL": (str,),
     "DATABASE_POOLER": (str, type(None)),
     **CONNECTION_SETTINGS,
+    "DATABASE_POOL": (bool, dict),
     "SQLALCHEMY_ENGINE_OPTIONS": (dict,),
 }
 

@@ -15,6 +15,7 @@ import dj_database_url
 from django_appdb.dburls import is_file_engine, known_schemes, mask_url, parse_url
 from django_appdb.discovery import CONNECTION_SETTINGS, POOLER_URL_OPTION, Declaration, check_pooler
 from django_appdb.exceptions import AppDatabaseConfigError
+from django_appdb.nativepool import apply_pool, take_url_pool
 
 __all__ = ["apply_pooler", "pooled_settings_for", "settings_for"]
 
@@ -147,6 +148,7 @@ def pooled_settings_for(declaration: Declaration) -> tuple[dict[str, Any], str |
             f"pooler {pooler!r} is a PostgreSQL pooler, but {mask_url(url)!r} is not a PostgreSQL database.",
             "Remove the pooler, or point the URL at PostgreSQL (through the pooler).",
         )
+    from_url = take_url_pool(declaration, settings_dict.setdefault("OPTIONS", {}))
     options = declaration.options
     if "DATABASE_OPTIONS" in options:
         settings_dict["OPTIONS"] = {**settings_dict.get("OPTIONS", {}), **options["DATABASE_OPTIONS"]}
@@ -155,6 +157,9 @@ def pooled_settings_for(declaration: Declaration) -> tuple[dict[str, Any], str |
     for key in CONNECTION_SETTINGS:
         if key in options:
             settings_dict[key] = options[key]
+    apply_pool(declaration, settings_dict, from_url)
     declared = {key for key in CONNECTION_SETTINGS if key in options}
     apply_pooler(settings_dict, pooler, declared)
+    if not settings_dict["OPTIONS"]:
+        del settings_dict["OPTIONS"]
     return settings_dict, pooler

@@ -144,6 +144,7 @@ def test_the_commands_page_names_every_option(command: str):
         *("--format", "--output"),
         "--lock-timeout",
     }
+    own |= {"--connections", "--processes", "--threads", "--sqlalchemy"}
     options = {opt for action in parser._actions for opt in action.option_strings if opt in own}
     assert options, command
     section = page.split(f"## `manage.py {command}`", 1)[1].split("\n## ", 1)[0]

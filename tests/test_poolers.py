@@ -45,7 +45,7 @@ def test_session_mode_needs_no_django_setting(make_app, databases):
     result = plan([make_app("shop")], databases, environ={"SHOP_DATABASE_URL": f"{PG}?appdb_pooler=pgbouncer-session"})
     assert result.poolers == {"shop": "pgbouncer-session"}
     assert result.new_databases["shop"]["DISABLE_SERVER_SIDE_CURSORS"] is False
-    assert "prepare_threshold" not in result.new_databases["shop"]["OPTIONS"]
+    assert "prepare_threshold" not in result.new_databases["shop"].get("OPTIONS", {})
 
 
 def test_no_pooler_declared_changes_nothing(make_app, databases):

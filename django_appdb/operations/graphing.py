@@ -99,14 +99,12 @@ def _shown(text: object) -> str:
 
 def _pooler(alias: str) -> str | None:
     """Return the connection pooler in front of ``alias`` (``"pgbouncer-transaction"``...), or None."""
-    accessor: Callable[[str], str | None] = getattr(state_module, "pooler_of", lambda alias: None)
-    return accessor(alias)
+    return state_module.pooler_of(alias)
 
 
 def _direct_settings(alias: str) -> Mapping[str, Any] | None:
     """Return the ``DATABASES`` entry of ``alias``'s direct connection (past its pooler), or None."""
-    accessor: Callable[[str], Mapping[str, Any] | None] = getattr(state_module, "direct_settings", lambda alias: None)
-    return accessor(alias)
+    return state_module.direct_settings(alias)
 
 
 @dataclass
