@@ -43,17 +43,36 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "tests/test_router_replicas.py",
         "tests/test_router.py",
         "tests/test_router_decisions.py",
+        "tests/test_replica_routing.py",
     ),
     "django_appdb/discovery.py": (
         "tests/test_discovery.py",
         "tests/test_discovery_lookup.py",
         "tests/test_bad_input.py",
+        "tests/test_poolers.py",
+        "tests/test_direct_plan.py",
+        "tests/test_native_pool.py",
     ),
-    "django_appdb/databases.py": ("tests/test_plan.py", "tests/test_bad_input.py"),
-    "django_appdb/urlsettings.py": ("tests/test_plan.py", "tests/test_bad_input.py"),
+    "django_appdb/databases.py": (
+        "tests/test_plan.py",
+        "tests/test_bad_input.py",
+        "tests/test_poolers.py",
+        "tests/test_direct_plan.py",
+        "tests/test_native_pool.py",
+    ),
+    "django_appdb/urlsettings.py": (
+        "tests/test_plan.py",
+        "tests/test_bad_input.py",
+        "tests/test_poolers.py",
+        "tests/test_native_pool.py",
+    ),
     "django_appdb/replicaplan.py": ("tests/test_replica_plan.py",),
     "django_appdb/dburls.py": ("tests/test_dburls.py", "tests/test_masking_properties.py"),
-    "django_appdb/replicas.py": ("tests/test_replica_routing.py", "tests/test_replica_contexts.py"),
+    "django_appdb/replicas.py": (
+        "tests/test_replica_routing.py",
+        "tests/test_replica_contexts.py",
+        "tests/test_router_replicas.py",
+    ),
 }
 
 #: What the tests run with: SQLite only, no replica cluster, whatever the caller's environment says.
