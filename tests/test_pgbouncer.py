@@ -25,6 +25,10 @@ pytestmark = [pytest.mark.pgbouncer, pytest.mark.subprocess]
 
 PGBOUNCER_URL = os.environ.get("APPDB_TEST_PGBOUNCER_URL", "").strip()
 DIRECT_URL = os.environ.get("APPDB_TEST_PGBOUNCER_DIRECT_URL", "").strip()
+# The children run the test project's settings, never this suite's (inherited
+# from pytest-django): those put orders on this run's PostgreSQL database, and
+# a child's test run would drop this run's test database of it.
+TESTPROJECT_SETTINGS = "testproject.settings"
 MARKER = "appdb_pooler=pgbouncer-transaction"
 
 
@@ -49,7 +53,11 @@ def behind_pgbouncer() -> Iterator[str]:
 
 
 def workload(tmp_path: Path, notes_url: str, *args: str) -> dict[str, Any]:
-    env = child_env(DATABASE_URL=f"sqlite:///{tmp_path / 'default.sqlite3'}", NOTES_DATABASE_URL=notes_url)
+    env = child_env(
+        DJANGO_SETTINGS_MODULE=TESTPROJECT_SETTINGS,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'default.sqlite3'}",
+        NOTES_DATABASE_URL=notes_url,
+    )
     result = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "pgbouncer_workload.py"), *args],
         cwd=tmp_path,
@@ -93,6 +101,7 @@ def test_the_test_runner_creates_its_test_database_through_pgbouncer(tmp_path, b
         "notes",
         "--noinput",
         cwd=tmp_path,
+        DJANGO_SETTINGS_MODULE=TESTPROJECT_SETTINGS,
         DATABASE_URL=f"sqlite:///{tmp_path / 'default.sqlite3'}",
         NOTES_DATABASE_URL=f"{behind_pgbouncer}?{MARKER}",
     )
