@@ -6,6 +6,9 @@ from django_appdb.databases import plan
 from django_appdb.exceptions import AppDatabaseConfigError
 from django_appdb.nativepool import pool_max_size
 
+# Django's native pool is psycopg 3's: without it (no extras) these tests cannot run.
+pytestmark = pytest.mark.psycopg
+
 PG = "postgresql://shop:s3cret-pw@db.internal:5432/shop"
 
 
