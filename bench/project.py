@@ -16,8 +16,11 @@ import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from .report import Context
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_MODULE = "bench_settings"
@@ -223,3 +226,33 @@ def child_env(extra: Mapping[str, str]) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.endswith("_DATABASE_URL")}
     env.update(extra)
     return env
+
+
+def pair_rounds(
+    ctx: Context, proj: Project, module: str, baseline: str, decisions: tuple[str, ...]
+) -> dict[str, list[tuple[float, float]]]:
+    """Time each of ``decisions`` in two workers of ``module`` (ours and ``baseline``), alternating, pair by pair.
+
+    ``module`` provides the worker side: ``install(variant=...)`` and
+    ``time_decisions(decision=..., n=...)``. Each pair of fresh processes is
+    calibrated on the baseline and measured in alternated rounds.
+    """
+    from .timing import alternate, calibrate
+
+    name_of = module.rsplit(".", 1)[-1]
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in decisions}
+    for pair in range(ctx.budget.process_pairs):
+        with Worker(proj, f"{name_of}-ours-{pair}") as ours, Worker(proj, f"{name_of}-{baseline}-{pair}") as base:
+            ours.call(f"{module}:install", variant="ours")
+            base.call(f"{module}:install", variant=baseline)
+            for name in decisions:
+
+                def measure_ours(n: int, name: str = name) -> int:
+                    return ours.call(f"{module}:time_decisions", decision=name, n=n)
+
+                def measure_base(n: int, name: str = name) -> int:
+                    return base.call(f"{module}:time_decisions", decision=name, n=n)
+
+                n = calibrate(measure_base, ctx.budget.sample_ns)
+                samples[name].extend(alternate(measure_ours, measure_base, rounds=ctx.budget.rounds, n=n))
+    return samples

@@ -43,9 +43,9 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from .project import App, Project, Worker, WorkerError, sqlite
+from .project import App, Project, WorkerError, pair_rounds, sqlite
 from .report import Context, Row, time_row, unavailable
-from .timing import alternate, calibrate, no_gc, summarise
+from .timing import no_gc, summarise
 
 APP = "r_shop"
 PRIMARY = "default"
@@ -148,7 +148,7 @@ def multidb_status() -> str | None:
     return None
 
 
-def variant(name: str) -> Variant:
+def build_variant(name: str) -> Variant:
     """Return the variant ``name`` (``ours``, ``ours-again``, ``hand`` or ``multidb``), in a worker."""
     from django.db import router
 
@@ -338,11 +338,11 @@ def check_equivalent(chosen: Variant) -> None:
 _TIMERS: dict[str, Callable[[int], int]] = {}
 
 
-def install(variant_name: str) -> None:
+def install(variant: str) -> None:
     """Worker side: check the variant routes like the others, then keep its timers."""
     from django.db import router
 
-    chosen = variant(variant_name)
+    chosen = build_variant(variant)
     check_equivalent(chosen)
     router.routers = chosen.routers
     _TIMERS.clear()
@@ -354,29 +354,8 @@ def time_decisions(decision: str, n: int) -> int:
     return _TIMERS[decision](n)
 
 
-def _pair_rounds(
-    ctx: Context, proj: Project, baseline: str, decisions: tuple[str, ...] = DECISIONS
-) -> dict[str, list[tuple[float, float]]]:
-    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in decisions}
-    for pair in range(ctx.budget.process_pairs):
-        with Worker(proj, f"replicas-ours-{pair}") as ours, Worker(proj, f"replicas-{baseline}-{pair}") as base:
-            ours.call("bench.replicas:install", variant_name="ours")
-            base.call("bench.replicas:install", variant_name=baseline)
-            for name in decisions:
-
-                def measure_ours(n: int, name: str = name) -> int:
-                    return ours.call("bench.replicas:time_decisions", decision=name, n=n)
-
-                def measure_base(n: int, name: str = name) -> int:
-                    return base.call("bench.replicas:time_decisions", decision=name, n=n)
-
-                n = calibrate(measure_base, ctx.budget.sample_ns)
-                samples[name].extend(alternate(measure_ours, measure_base, rounds=ctx.budget.rounds, n=n))
-    return samples
-
-
 def _rows(ctx: Context, proj: Project, baseline: str, label: str, goal: float | None) -> list[Row]:
-    samples = _pair_rounds(ctx, proj, baseline)
+    samples = pair_rounds(ctx, proj, "bench.replicas", baseline, DECISIONS)
     rows = []
     for name in DECISIONS:
         per, unit = (1, "/request") if name == "request" else (PER_ITERATION, "/call")
@@ -400,6 +379,8 @@ def run(ctx: Context) -> list[Row]:
             reason = f"django-multidb-router failed here: {last.strip()}"
     if reason is not None:
         rows.append(unavailable("7", "routing with replicas vs django-multidb-router", reason, "report"))
-    control = summarise(_pair_rounds(ctx, proj, "ours-again", ("db_for_read",))["db_for_read"], PER_ITERATION)
+    control = summarise(
+        pair_rounds(ctx, proj, "bench.replicas", "ours-again", ("db_for_read",))["db_for_read"], PER_ITERATION
+    )
     rows.append(time_row("7", "noise control: router.db_for_read, ours vs ours", control, "ours, other process", None))
     return rows

@@ -23,9 +23,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .project import App, Project, Worker, sqlite
+from .project import App, Project, pair_rounds, sqlite
 from .report import Context, Row, time_row
-from .timing import alternate, calibrate, no_gc, summarise
+from .timing import no_gc, summarise
 
 ROUTED = "r_routed"
 DEFAULT = "r_default"
@@ -190,27 +190,6 @@ def time_decisions(decision: str, n: int) -> int:
     return _TIMERS[decision](n)
 
 
-def _pair_rounds(
-    ctx: Context, proj: Project, baseline: str, decisions: tuple[str, ...] = DECISIONS
-) -> dict[str, list[tuple[float, float]]]:
-    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in decisions}
-    for pair in range(ctx.budget.process_pairs):
-        with Worker(proj, f"router-ours-{pair}") as ours, Worker(proj, f"router-{baseline}-{pair}") as base:
-            ours.call("bench.router:install", variant="ours")
-            base.call("bench.router:install", variant=baseline)
-            for name in decisions:
-
-                def measure_ours(n: int, name: str = name) -> int:
-                    return ours.call("bench.router:time_decisions", decision=name, n=n)
-
-                def measure_base(n: int, name: str = name) -> int:
-                    return base.call("bench.router:time_decisions", decision=name, n=n)
-
-                n = calibrate(measure_base, ctx.budget.sample_ns)
-                samples[name].extend(alternate(measure_ours, measure_base, rounds=ctx.budget.rounds, n=n))
-    return samples
-
-
 def run(ctx: Context) -> list[Row]:
     """Runner side: measure in worker processes and return the table rows."""
     ctx.log("1: router decisions")
@@ -220,13 +199,15 @@ def run(ctx: Context) -> list[Row]:
         ("hand", "hand-written AuthRouter-style", 1.0),
         ("none", "no router", None),
     ):
-        samples = _pair_rounds(ctx, proj, baseline)
+        samples = pair_rounds(ctx, proj, "bench.router", baseline, DECISIONS)
         for name in DECISIONS:
             result = summarise(samples[name], per_iteration=PER_ITERATION)
             what = f"router.{name}" if baseline == "hand" else f"router.{name} vs no router at all"
             rows.append(time_row("1", what, result, label, goal))
     # The same router in two processes: how far apart identical code measures here.
-    control = summarise(_pair_rounds(ctx, proj, "ours-again", ("allow_migrate",))["allow_migrate"], PER_ITERATION)
+    control = summarise(
+        pair_rounds(ctx, proj, "bench.router", "ours-again", ("allow_migrate",))["allow_migrate"], PER_ITERATION
+    )
     rows.append(
         time_row("1", "noise control: router.allow_migrate, ours vs ours", control, "ours, other process", None)
     )

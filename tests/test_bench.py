@@ -84,7 +84,7 @@ def test_the_replica_benchmark_refuses_to_time_a_router_that_routes_differently(
 
     project = replicas.project(Context(tmp=tmp_path, budget=QUICK, postgres=None))
     with Worker(project, "check") as worker:
-        worker.call("bench.replicas:install", variant_name="hand")  # The real one passes.
+        worker.call("bench.replicas:install", variant="hand")  # The real one passes.
         with pytest.raises(WorkerError, match="a read after a write went to 'replica_"):
             worker.call("tests.test_bench:forgetful_install")
 
